@@ -1,0 +1,1 @@
+//! multi-eni-agent (being built).

@@ -1,0 +1,286 @@
+//! OpenAPI v3 constraint checks, with kube-openapi's messages wrapped in kube-apiserver's field
+//! errors exactly as apiextensions-apiserver converts them.
+
+use serde_json::Value;
+
+use crate::field_error::FieldError;
+use crate::prune_default::join;
+use crate::schema::{Additional, Node, Type};
+
+/// Validates `v` against `node`, appending errors; returns how many were type errors (values
+/// whose subtree was not examined further).
+pub(crate) fn validate(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) -> usize {
+    if v.is_null() {
+        if node.nullable {
+            return 0;
+        }
+        // A null that pruning kept (root, or inside preserved fields) is a type error if typed.
+        if let Some(t) = node.ty {
+            out.push(type_error(path, v, t.as_str()));
+            return 1;
+        }
+        return 0;
+    }
+    if let Some(t) = node.ty
+        && !node.int_or_string
+        && !has_type(v, t)
+    {
+        out.push(type_error(path, v, t.as_str()));
+        return 1;
+    }
+    if node.int_or_string && !(v.is_string() || is_integer(v)) {
+        out.push(FieldError::type_invalid(
+            path,
+            v,
+            &format!(
+                "{} in body must be of type integer-or-string: {:?}",
+                shown(path),
+                json_type(v)
+            ),
+        ));
+        return 1;
+    }
+
+    let mut type_errors = 0;
+    if let Some(allowed) = &node.enumeration
+        && !allowed.contains(v)
+    {
+        out.push(FieldError::not_supported(path, v, allowed));
+    }
+    match v {
+        Value::String(s) => check_string(node, s, v, path, out),
+        Value::Number(_) => check_number(node, v, path, out),
+        Value::Array(items) => type_errors += check_array(node, items, v, path, out),
+        Value::Object(map) => {
+            for req in &node.required {
+                if !map.contains_key(req) {
+                    out.push(FieldError::required(&join(path, req)));
+                }
+            }
+            let n = map.len() as u64;
+            if let Some(min) = node.min_properties
+                && n < min
+            {
+                out.push(FieldError::invalid(
+                    path,
+                    v,
+                    &format!(
+                        "{} in body should have at least {min} properties",
+                        shown(path)
+                    ),
+                ));
+            }
+            if let Some(max) = node.max_properties
+                && n > max
+            {
+                out.push(FieldError::too_many(path, map.len(), max));
+            }
+            for (key, child) in map {
+                let root_meta =
+                    path.is_empty() && matches!(key.as_str(), "apiVersion" | "kind" | "metadata");
+                if root_meta {
+                    continue;
+                }
+                if let Some(schema) = node.properties.get(key) {
+                    type_errors += validate(schema, child, &join(path, key), out);
+                } else if let Additional::Schema(Some(schema)) = &node.additional {
+                    type_errors += validate(schema, child, &format!("{path}[{key}]"), out);
+                }
+            }
+        }
+        Value::Bool(_) | Value::Null => {}
+    }
+    type_errors
+}
+
+fn check_string(node: &Node, s: &str, v: &Value, path: &str, out: &mut Vec<FieldError>) {
+    // kube-openapi counts characters (runes), not bytes.
+    let len = s.chars().count() as u64;
+    if let Some(max) = node.max_length
+        && len > max
+    {
+        out.push(FieldError::too_long(path, max));
+    }
+    if let Some(min) = node.min_length
+        && len < min
+    {
+        out.push(FieldError::invalid(
+            path,
+            v,
+            &format!(
+                "{} in body should be at least {min} chars long",
+                shown(path)
+            ),
+        ));
+    }
+    if let Some((pattern, re)) = &node.pattern
+        && !re.is_match(s)
+    {
+        out.push(FieldError::invalid(
+            path,
+            v,
+            &format!("{} in body should match '{pattern}'", shown(path)),
+        ));
+    }
+    if node.format.as_deref() == Some("date-time")
+        && chrono::DateTime::parse_from_rfc3339(s).is_err()
+    {
+        out.push(FieldError::invalid(
+            path,
+            v,
+            &format!("{} in body must be of type date-time: {s:?}", shown(path)),
+        ));
+    }
+}
+
+fn check_number(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) {
+    let Some(x) = v.as_f64() else { return };
+    if let Some(min) = node.minimum {
+        let (bad, words) = if node.exclusive_minimum {
+            (x <= min, "greater than")
+        } else {
+            (x < min, "greater than or equal to")
+        };
+        if bad {
+            out.push(FieldError::invalid(
+                path,
+                v,
+                &format!(
+                    "{} in body should be {words} {}",
+                    shown(path),
+                    go_float(min)
+                ),
+            ));
+        }
+    }
+    if let Some(max) = node.maximum {
+        let (bad, words) = if node.exclusive_maximum {
+            (x >= max, "less than")
+        } else {
+            (x > max, "less than or equal to")
+        };
+        if bad {
+            out.push(FieldError::invalid(
+                path,
+                v,
+                &format!(
+                    "{} in body should be {words} {}",
+                    shown(path),
+                    go_float(max)
+                ),
+            ));
+        }
+    }
+}
+
+fn check_array(
+    node: &Node,
+    items: &[Value],
+    v: &Value,
+    path: &str,
+    out: &mut Vec<FieldError>,
+) -> usize {
+    let n = items.len() as u64;
+    if let Some(max) = node.max_items
+        && n > max
+    {
+        out.push(FieldError::too_many(path, items.len(), max));
+    }
+    if let Some(min) = node.min_items
+        && n < min
+    {
+        out.push(FieldError::invalid(
+            path,
+            v,
+            &format!("{} in body should have at least {min} items", shown(path)),
+        ));
+    }
+    let unique = node.unique_items || node.list_type.as_deref() == Some("set");
+    if unique {
+        for (i, item) in items.iter().enumerate() {
+            if items[..i].contains(item) {
+                out.push(FieldError::duplicate(&format!("{path}[{i}]"), item));
+            }
+        }
+    }
+    if node.list_type.as_deref() == Some("map") && !node.list_map_keys.is_empty() {
+        let key_of = |item: &Value| -> Vec<Value> {
+            node.list_map_keys
+                .iter()
+                .map(|k| item.get(k).cloned().unwrap_or(Value::Null))
+                .collect()
+        };
+        for (i, item) in items.iter().enumerate() {
+            let key = key_of(item);
+            if items[..i].iter().any(|other| key_of(other) == key) {
+                let shown_key: serde_json::Map<String, Value> =
+                    node.list_map_keys.iter().cloned().zip(key).collect();
+                out.push(FieldError::duplicate(
+                    &format!("{path}[{i}]"),
+                    &Value::Object(shown_key),
+                ));
+            }
+        }
+    }
+    let mut type_errors = 0;
+    if let Some(schema) = &node.items {
+        for (i, item) in items.iter().enumerate() {
+            type_errors += validate(schema, item, &format!("{path}[{i}]"), out);
+        }
+    }
+    type_errors
+}
+
+fn type_error(path: &str, v: &Value, expected: &str) -> FieldError {
+    FieldError::type_invalid(
+        path,
+        v,
+        &format!(
+            "{} in body must be of type {expected}: {:?}",
+            shown(path),
+            json_type(v)
+        ),
+    )
+}
+
+fn has_type(v: &Value, t: Type) -> bool {
+    match t {
+        Type::Object => v.is_object(),
+        Type::Array => v.is_array(),
+        Type::String => v.is_string(),
+        Type::Integer => is_integer(v),
+        Type::Number => v.is_number(),
+        Type::Boolean => v.is_boolean(),
+    }
+}
+
+/// JSON integers, and floats with no fractional part (Go's decoder accepts `1.0` for an int).
+fn is_integer(v: &Value) -> bool {
+    v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0)
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The field name as kube-openapi puts it in a message (`body` at the root).
+fn shown(path: &str) -> &str {
+    if path.is_empty() { "body" } else { path }
+}
+
+/// A bound as Go's `%v` prints a float64: `1`, not `1.0`.
+fn go_float(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else {
+        f.to_string()
+    }
+}

@@ -1,0 +1,268 @@
+//! The admission pipeline on a hand-written schema: each behaviour kube-apiserver has, proven
+//! both ways.
+
+use multi_eni_crd_schema::{CrdSchema, FieldErrorKind};
+use serde_json::{Value, json};
+
+fn schema() -> CrdSchema {
+    CrdSchema::from_openapi(&json!({
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["name"],
+                "x-kubernetes-validations": [
+                    {"rule": "self.min <= self.max", "message": "min must not exceed max"}
+                ],
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[a-z]+$", "minLength": 2, "maxLength": 5},
+                    "min": {"type": "integer", "default": 1, "minimum": 0},
+                    "max": {"type": "integer", "default": 10, "maximum": 100, "exclusiveMaximum": false},
+                    "ratio": {"type": "number", "minimum": 0.5, "exclusiveMinimum": true},
+                    "mode": {"type": "string", "enum": ["a", "b"], "default": "a"},
+                    "tags": {"type": "array", "maxItems": 2, "minItems": 1, "x-kubernetes-list-type": "set",
+                             "items": {"type": "string"}},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 3}},
+                    "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                    "maybe": {"type": "string", "nullable": true},
+                    "when": {"type": "string", "format": "date-time"},
+                    "nested": {"type": "object", "default": {}, "properties": {
+                        "flag": {"type": "boolean", "default": true}
+                    }},
+                    "items": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
+                              "items": {"type": "object", "properties": {"k": {"type": "string"}, "v": {"type": "integer"}}}}
+                }
+            }
+        }
+    }))
+    .expect("schema compiles")
+}
+
+fn admit(obj: Value) -> Result<Value, Vec<String>> {
+    let mut obj = obj;
+    schema()
+        .admit(&mut obj, None)
+        .map(|_| obj)
+        .map_err(|e| e.causes.iter().map(|c| c.message.clone()).collect())
+}
+
+#[test]
+fn defaults_fill_missing_fields_including_nested_objects() {
+    let obj = admit(json!({"spec": {"name": "ab"}})).expect("valid");
+    assert_eq!(obj["spec"]["min"], 1);
+    assert_eq!(obj["spec"]["max"], 10);
+    assert_eq!(obj["spec"]["mode"], "a");
+    assert_eq!(obj["spec"]["nested"]["flag"], true);
+}
+
+#[test]
+fn defaults_do_not_override_given_values() {
+    let obj =
+        admit(json!({"spec": {"name": "ab", "min": 3, "nested": {"flag": false}}})).expect("valid");
+    assert_eq!(obj["spec"]["min"], 3);
+    assert_eq!(obj["spec"]["nested"]["flag"], false);
+}
+
+#[test]
+fn unknown_fields_are_pruned_and_reported_but_preserved_where_allowed() {
+    let mut obj = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"},
+        "spec": {"name": "ab", "bogus": 1, "free": {"anything": {"goes": true}}}, "extra": 2});
+    let admitted = schema().admit(&mut obj, None).expect("valid");
+    assert_eq!(
+        admitted.pruned,
+        vec!["extra".to_owned(), "spec.bogus".to_owned()]
+    );
+    assert!(obj["spec"].get("bogus").is_none());
+    assert_eq!(obj["spec"]["free"]["anything"]["goes"], true);
+    assert_eq!(obj["metadata"]["name"], "n");
+    assert_eq!(obj["kind"], "K");
+}
+
+#[test]
+fn null_in_non_nullable_field_is_dropped_then_defaulted() {
+    let obj = admit(json!({"spec": {"name": "ab", "min": null, "maybe": null}})).expect("valid");
+    assert_eq!(obj["spec"]["min"], 1);
+    assert_eq!(obj["spec"]["maybe"], Value::Null);
+}
+
+#[test]
+fn each_constraint_is_reported_with_the_apiserver_line() {
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({}), "spec.name: Required value"),
+        (
+            json!({"name": "ABC"}),
+            "spec.name: Invalid value: \"ABC\": spec.name in body should match '^[a-z]+$'",
+        ),
+        (
+            json!({"name": "a"}),
+            "spec.name: Invalid value: \"a\": spec.name in body should be at least 2 chars long",
+        ),
+        (
+            json!({"name": "abcdef"}),
+            "spec.name: Too long: may not be more than 5 bytes",
+        ),
+        (
+            json!({"name": "ab", "min": -1}),
+            "spec.min: Invalid value: -1: spec.min in body should be greater than or equal to 0",
+        ),
+        (
+            json!({"name": "ab", "max": 101}),
+            "spec.max: Invalid value: 101: spec.max in body should be less than or equal to 100",
+        ),
+        (
+            json!({"name": "ab", "ratio": 0.5}),
+            "spec.ratio: Invalid value: 0.5: spec.ratio in body should be greater than 0.5",
+        ),
+        (
+            json!({"name": "ab", "mode": "c"}),
+            "spec.mode: Unsupported value: \"c\": supported values: \"a\", \"b\"",
+        ),
+        (
+            json!({"name": "ab", "tags": ["x", "y", "z"]}),
+            "spec.tags: Too many: 3: must have at most 2 items",
+        ),
+        (
+            json!({"name": "ab", "tags": []}),
+            "spec.tags: Invalid value: []: spec.tags in body should have at least 1 items",
+        ),
+        (
+            json!({"name": "ab", "tags": ["x", "x"]}),
+            "spec.tags[1]: Duplicate value: \"x\"",
+        ),
+        (
+            json!({"name": "ab", "labels": {"k": "long"}}),
+            "spec.labels[k]: Too long: may not be more than 3 bytes",
+        ),
+        (
+            json!({"name": "ab", "min": "1"}),
+            "spec.min: Invalid value: \"1\": spec.min in body must be of type integer: \"string\"",
+        ),
+        (
+            json!({"name": "ab", "when": "yesterday"}),
+            "spec.when: Invalid value: \"yesterday\": spec.when in body must be of type date-time: \"yesterday\"",
+        ),
+        (
+            json!({"name": "ab", "items": [{"k": "a"}, {"k": "a", "v": 1}]}),
+            "spec.items[1]: Duplicate value: {\"k\":\"a\"}",
+        ),
+        (
+            json!({"name": "ab", "min": 5, "max": 4}),
+            "spec: Invalid value: \"object\": min must not exceed max",
+        ),
+    ];
+    for (spec, expected) in cases {
+        let errors =
+            admit(json!({"spec": spec.clone()})).expect_err(&format!("{spec} must be refused"));
+        assert_eq!(errors, vec![expected.to_owned()], "for {spec}");
+    }
+}
+
+#[test]
+fn the_same_values_pass_when_within_bounds() {
+    admit(
+        json!({"spec": {"name": "abc", "min": 0, "max": 100, "ratio": 0.6, "mode": "b",
+        "tags": ["x", "y"], "labels": {"k": "abc"}, "when": "2026-12-01T00:00:00Z",
+        "items": [{"k": "a"}, {"k": "b"}]}}),
+    )
+    .expect("valid");
+}
+
+#[test]
+fn cel_is_skipped_when_types_are_wrong() {
+    let errors = admit(json!({"spec": {"name": "ab", "min": "x", "max": 4}})).expect_err("refused");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let mut obj = json!({"spec": {"name": "A", "mode": "z"}});
+    let invalid = schema().admit(&mut obj, None).expect_err("refused");
+    let kinds: Vec<FieldErrorKind> = invalid.causes.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            FieldErrorKind::NotSupported,
+            FieldErrorKind::Invalid,
+            FieldErrorKind::Invalid
+        ]
+    );
+    assert_eq!(invalid.causes[0].reason(), "FieldValueNotSupported");
+    let message = invalid.message("Thing", "example.com", "t1");
+    assert!(
+        message.starts_with("Thing.example.com \"t1\" is invalid: [spec.mode: Unsupported value"),
+        "{message}"
+    );
+}
+
+#[test]
+fn single_cause_message_has_no_brackets() {
+    let mut obj = json!({"spec": {}});
+    let invalid = schema().admit(&mut obj, None).expect_err("refused");
+    assert_eq!(
+        invalid.message("Thing", "", "t1"),
+        "Thing \"t1\" is invalid: spec.name: Required value"
+    );
+}
+
+#[test]
+fn a_cel_rule_that_does_not_compile_is_refused_at_schema_load() {
+    let err = CrdSchema::from_openapi(&json!({
+        "type": "object",
+        "x-kubernetes-validations": [{"rule": "self.a ==", "message": "broken"}],
+        "properties": {"a": {"type": "integer"}}
+    }))
+    .expect_err("must not compile");
+    assert!(
+        err.to_string().contains("CEL rule does not compile"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_pattern_is_refused_at_schema_load() {
+    let err = CrdSchema::from_openapi(
+        &json!({"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}}),
+    )
+    .expect_err("must not compile");
+    assert!(err.to_string().contains("pattern"), "{err}");
+}
+
+#[test]
+fn transition_rules_see_the_old_object() {
+    let s = CrdSchema::from_openapi(&json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {
+            "id": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "id is immutable"}]}
+        }}}
+    }))
+    .expect("compiles");
+    let old = json!({"spec": {"id": "a"}});
+    let mut same = json!({"spec": {"id": "a"}});
+    s.admit(&mut same, Some(&old))
+        .expect("unchanged id is fine");
+    let mut changed = json!({"spec": {"id": "b"}});
+    let err = s
+        .admit(&mut changed, Some(&old))
+        .expect_err("changed id refused");
+    assert_eq!(
+        err.causes[0].message,
+        "spec.id: Invalid value: \"string\": id is immutable"
+    );
+    let mut created = json!({"spec": {"id": "b"}});
+    s.admit(&mut created, None)
+        .expect("transition rules do not apply on create");
+}
+
+#[test]
+fn from_crd_picks_the_version_and_names_missing_ones() {
+    let crd = json!({"spec": {"group": "example.com", "names": {"kind": "Thing"}, "versions": [
+        {"name": "v1", "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object",
+            "properties": {"a": {"type": "integer", "default": 7}}}}}}}
+    ]}});
+    let s = CrdSchema::from_crd(&crd, "v1").expect("compiles");
+    let mut obj = json!({"spec": {}});
+    s.admit(&mut obj, None).expect("valid");
+    assert_eq!(obj["spec"]["a"], 7);
+    let err = CrdSchema::from_crd(&crd, "v2").expect_err("no v2");
+    assert!(err.to_string().contains("v2"));
+}

@@ -1,0 +1,1 @@
+//! multi-eni-ec2-aws (being built).

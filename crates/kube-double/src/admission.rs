@@ -1,0 +1,102 @@
+//! What every write must pass before it is stored: object-name rules (kube's ObjectMeta
+//! validation), and for custom resources the CRD schema (prune, default, OpenAPI and CEL
+//! validation, via `multi-eni-crd-schema`).
+
+use rand::Rng;
+use serde_json::Value;
+
+use crate::resource::ResourceType;
+use crate::status::{ApiError, Cause};
+
+/// DNS-1123 subdomain (most names) or label (Namespaces), as `metadata.name` must be.
+pub fn name_problem(name: &str, label_only: bool) -> Option<String> {
+    let max = if label_only { 63 } else { 253 };
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label_only && c == '.');
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name.chars().all(allowed)
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        return None;
+    }
+    let what = if label_only {
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+    } else {
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    };
+    Some(what.to_string())
+}
+
+/// kube's `SimpleNameGenerator`: five characters from an alphabet without vowels or look-alikes.
+pub fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    let base = if prefix.len() > 58 { &prefix[..58] } else { prefix };
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{base}{suffix}")
+}
+
+/// The 422 for a bad `metadata.name`.
+pub fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
+    let label_only = rt.group.is_empty() && rt.plural == "namespaces";
+    match name_problem(name, label_only) {
+        None => Ok(()),
+        Some(why) => Err(ApiError::invalid(
+            &rt.kind,
+            &rt.group,
+            name,
+            vec![Cause::new("metadata.name", "FieldValueInvalid", format!("metadata.name: Invalid value: \"{name}\": {why}"))],
+        )),
+    }
+}
+
+/// Runs the CRD schema on a custom object. Returns the pruned paths (for `Warning` headers) or the
+/// 422 kube-apiserver would send.
+pub fn admit_schema(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Result<Vec<String>, ApiError> {
+    let Some(schema) = &rt.schema else {
+        return Ok(vec![]);
+    };
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    match schema.admit(obj, old) {
+        Ok(admitted) => Ok(admitted.pruned),
+        Err(invalid) => {
+            let causes = invalid
+                .causes
+                .iter()
+                .map(|c| {
+                    let body = c
+                        .message
+                        .strip_prefix(&format!("{}: ", c.field))
+                        .unwrap_or(&c.message)
+                        .to_string();
+                    Cause::new(c.field.clone(), c.reason(), body)
+                })
+                .collect();
+            Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_dns_rules() {
+        assert_eq!(name_problem("ip-10-0-0-1.ec2.internal", false), None);
+        assert!(name_problem("ip-10-0-0-1.ec2.internal", true).is_some(), "labels have no dots");
+        for bad in ["", "Upper", "-lead", "trail-", "a_b", &"x".repeat(254)] {
+            assert!(name_problem(bad, false).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn generated_names_keep_the_prefix_and_are_valid() {
+        let n = generate_name("eni-");
+        assert!(n.starts_with("eni-") && n.len() == 9, "{n}");
+        assert_eq!(name_problem(&n, false), None);
+    }
+}

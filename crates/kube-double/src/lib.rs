@@ -1,0 +1,1 @@
+//! multi-eni-kube-double (being built).
