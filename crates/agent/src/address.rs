@@ -47,7 +47,10 @@ impl FromStr for MacAddr {
 
     /// Accepts `aa:bb:cc:dd:ee:ff` and `aa-bb-cc-dd-ee-ff`, any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || AddressError { what: "MAC address", value: s.to_owned() };
+        let err = || AddressError {
+            what: "MAC address",
+            value: s.to_owned(),
+        };
         let mut out = [0u8; 6];
         let mut parts = s.trim().split([':', '-']);
         for byte in &mut out {
@@ -92,7 +95,10 @@ impl FromStr for PciAddr {
     type Err = AddressError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || AddressError { what: "PCI address", value: s.to_owned() };
+        let err = || AddressError {
+            what: "PCI address",
+            value: s.to_owned(),
+        };
         let s = s.trim().to_ascii_lowercase();
         let (domain, rest) = match s.matches(':').count() {
             1 => ("0000", s.as_str()),
@@ -133,7 +139,13 @@ mod tests {
         let m: MacAddr = "0A:1B:2c:3D:4e:5F".parse().expect("valid");
         assert_eq!(m.to_string(), "0a:1b:2c:3d:4e:5f");
         assert_eq!("0a-1b-2c-3d-4e-5f".parse::<MacAddr>(), Ok(m));
-        for bad in ["", "0a:1b:2c:3d:4e", "0a:1b:2c:3d:4e:5f:00", "0a:1b:2c:3d:4e:5", "zz:1b:2c:3d:4e:5f"] {
+        for bad in [
+            "",
+            "0a:1b:2c:3d:4e",
+            "0a:1b:2c:3d:4e:5f:00",
+            "0a:1b:2c:3d:4e:5",
+            "zz:1b:2c:3d:4e:5f",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad:?} must be rejected");
         }
     }
@@ -147,9 +159,22 @@ mod tests {
 
     #[test]
     fn pci_address_gets_a_domain_and_lower_case() {
-        assert_eq!("00:06.0".parse::<PciAddr>().expect("valid").as_str(), "0000:00:06.0");
-        assert_eq!("0000:0A:1F.7".parse::<PciAddr>().expect("valid").as_str(), "0000:0a:1f.7");
-        for bad in ["", "00:06", "00:20.0", "00:06.8", "0000:00:06.0:1", "g000:00:06.0"] {
+        assert_eq!(
+            "00:06.0".parse::<PciAddr>().expect("valid").as_str(),
+            "0000:00:06.0"
+        );
+        assert_eq!(
+            "0000:0A:1F.7".parse::<PciAddr>().expect("valid").as_str(),
+            "0000:0a:1f.7"
+        );
+        for bad in [
+            "",
+            "00:06",
+            "00:20.0",
+            "00:06.8",
+            "0000:00:06.0:1",
+            "g000:00:06.0",
+        ] {
             assert!(bad.parse::<PciAddr>().is_err(), "{bad:?} must be rejected");
         }
     }

@@ -1,6 +1,8 @@
 //! `multi-eni`: one binary for the controller, the node agent, the CRDs and the sandbox.
 
 mod commands;
+mod logging;
+mod shutdown;
 
 use clap::{Parser, Subcommand};
 
@@ -11,12 +13,17 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "multi-eni", version, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    logging: logging::LogArgs,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the node agent (a DaemonSet): configure this node's extra ENIs.
+    Agent(multi_eni_agent::AgentArgs),
     /// Print the NodeENI and ENIAttachment CustomResourceDefinitions as YAML (or write them to a
     /// directory, one file each).
     Crd(commands::crd::CrdArgs),
@@ -26,5 +33,18 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd(args) => commands::crd::run(&args),
+        Command::Agent(args) => {
+            cli.logging.init()?;
+            runtime()?.block_on(async {
+                multi_eni_agent::run(args, shutdown::signal()).await.map_err(anyhow::Error::from)
+            })
+        }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // kube's rustls and the AWS SDK could each pick a crypto backend; with two compiled in,
+    // rustls refuses to guess and panics at the first TLS connection. Choose one, once.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

@@ -52,6 +52,8 @@ pub enum Resource {
     SecurityGroup,
     /// A VPC.
     Vpc,
+    /// An instance type name.
+    InstanceType,
 }
 
 /// Codes EC2 (and the AWS SDKs' retry classifiers) treat as throttling.
@@ -127,6 +129,7 @@ const INVALID_INPUT_CODES: &[&str] = &[
     "InvalidAction",
     "ValidationError",
     "DryRunOperation",
+    "TagLimitExceeded",
 ];
 
 impl ErrorKind {
@@ -235,15 +238,17 @@ impl Resource {
     fn from_code_prefix(prefix: &str) -> Option<Resource> {
         Some(match prefix {
             "InvalidNetworkInterfaceID" | "InvalidNetworkInterfaceId" => Resource::NetworkInterface,
-            "InvalidAttachmentID" | "InvalidAttachmentId" | "InvalidNetworkInterfaceAttachmentId" => {
-                Resource::Attachment
-            }
+            "InvalidAttachmentID"
+            | "InvalidAttachmentId"
+            | "InvalidNetworkInterfaceAttachmentId" => Resource::Attachment,
             "InvalidInstanceID" | "InvalidInstanceId" => Resource::Instance,
             "InvalidSubnetID" | "InvalidSubnetId" => Resource::Subnet,
-            "InvalidGroup" | "InvalidGroupId" | "InvalidSecurityGroupID" | "InvalidSecurityGroupId" => {
-                Resource::SecurityGroup
-            }
+            "InvalidGroup"
+            | "InvalidGroupId"
+            | "InvalidSecurityGroupID"
+            | "InvalidSecurityGroupId" => Resource::SecurityGroup,
             "InvalidVpcID" | "InvalidVpcId" => Resource::Vpc,
+            "InvalidInstanceType" => Resource::InstanceType,
             _ => return None,
         })
     }
@@ -257,6 +262,7 @@ impl Resource {
             Resource::Subnet => "subnet",
             Resource::SecurityGroup => "security group",
             Resource::Vpc => "vpc",
+            Resource::InstanceType => "instance type",
         }
     }
 }
@@ -342,14 +348,24 @@ mod tests {
             ("Unavailable", K::Transient),
             ("RequestTimeout", K::Transient),
             ("RequestExpired", K::Transient),
-            ("InvalidNetworkInterfaceID.NotFound", K::NotFound(R::NetworkInterface)),
-            ("InvalidNetworkInterfaceId.NotFound", K::NotFound(R::NetworkInterface)),
+            (
+                "InvalidNetworkInterfaceID.NotFound",
+                K::NotFound(R::NetworkInterface),
+            ),
+            (
+                "InvalidNetworkInterfaceId.NotFound",
+                K::NotFound(R::NetworkInterface),
+            ),
             ("InvalidAttachmentID.NotFound", K::NotFound(R::Attachment)),
             ("InvalidInstanceID.NotFound", K::NotFound(R::Instance)),
             ("InvalidSubnetID.NotFound", K::NotFound(R::Subnet)),
             ("InvalidGroup.NotFound", K::NotFound(R::SecurityGroup)),
-            ("InvalidSecurityGroupID.NotFound", K::NotFound(R::SecurityGroup)),
+            (
+                "InvalidSecurityGroupID.NotFound",
+                K::NotFound(R::SecurityGroup),
+            ),
             ("InvalidVpcID.NotFound", K::NotFound(R::Vpc)),
+            ("InvalidInstanceType.NotFound", K::NotFound(R::InstanceType)),
             ("InvalidAMIID.NotFound", K::Other),
             ("AttachmentLimitExceeded", K::AttachmentLimitExceeded),
             ("NetworkInterfaceLimitExceeded", K::QuotaExceeded),

@@ -148,7 +148,11 @@ mod tests {
         }
         let t0 = Instant::now();
         assert_eq!(limiter.acquire(CREATE).await, Duration::ZERO);
-        assert_eq!(Instant::now(), t0, "create is not slowed by attach's empty bucket");
+        assert_eq!(
+            Instant::now(),
+            t0,
+            "create is not slowed by attach's empty bucket"
+        );
     }
 
     #[tokio::test(start_paused = true)]

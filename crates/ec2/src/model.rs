@@ -224,7 +224,10 @@ impl InstanceState {
 
     /// Terminated or on its way there: the node is gone for good.
     pub fn is_gone(&self) -> bool {
-        matches!(self, InstanceState::ShuttingDown | InstanceState::Terminated)
+        matches!(
+            self,
+            InstanceState::ShuttingDown | InstanceState::Terminated
+        )
     }
 }
 
@@ -329,7 +332,13 @@ mod tests {
 
     #[test]
     fn wire_values_round_trip() {
-        for s in ["available", "attaching", "in-use", "detaching", "associated"] {
+        for s in [
+            "available",
+            "attaching",
+            "in-use",
+            "detaching",
+            "associated",
+        ] {
             assert_eq!(EniStatus::parse(s).as_str(), s);
         }
         for s in ["attaching", "attached", "detaching", "detached"] {
@@ -345,7 +354,10 @@ mod tests {
         ] {
             assert_eq!(InstanceState::parse(s).as_str(), s);
         }
-        assert_eq!(EniStatus::parse("weird"), EniStatus::Unknown("weird".into()));
+        assert_eq!(
+            EniStatus::parse("weird"),
+            EniStatus::Unknown("weird".into())
+        );
     }
 
     #[test]
@@ -369,8 +381,14 @@ mod tests {
         assert_eq!(single.max_interfaces_on_card(1), None);
         let dual = InstanceTypeLimits {
             network_cards: vec![
-                NetworkCardLimit { index: 0, max_network_interfaces: 7 },
-                NetworkCardLimit { index: 1, max_network_interfaces: 7 },
+                NetworkCardLimit {
+                    index: 0,
+                    max_network_interfaces: 7,
+                },
+                NetworkCardLimit {
+                    index: 1,
+                    max_network_interfaces: 7,
+                },
             ],
             max_network_interfaces: 14,
             max_network_cards: 2,

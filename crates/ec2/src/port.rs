@@ -4,7 +4,9 @@ use async_trait::async_trait;
 
 use crate::error::Ec2Error;
 use crate::model::{Instance, InstanceTypeLimits, NetworkInterface, Page, SecurityGroup, Subnet};
-use crate::request::{AttachEni, AttachResult, CreateEni, DescribeQuery, DetachEni, EniAttributeChange};
+use crate::request::{
+    AttachEni, AttachResult, CreateEni, DescribeQuery, DetachEni, EniAttributeChange,
+};
 
 /// The EC2 API as the controller sees it. Implemented by the `aws-sdk-ec2` adapter
 /// (`multi-eni-ec2-aws`) and the simulator (`multi-eni-ec2-sim`); used as `Arc<dyn Ec2>`.
@@ -16,7 +18,8 @@ use crate::request::{AttachEni, AttachResult, CreateEni, DescribeQuery, DetachEn
 pub trait Ec2: Send + Sync + std::fmt::Debug {
     /// `CreateNetworkInterface`, tagged at creation. With a `client_token`, a retry after a
     /// lost response returns the interface the first request created.
-    async fn create_network_interface(&self, req: &CreateEni) -> Result<NetworkInterface, Ec2Error>;
+    async fn create_network_interface(&self, req: &CreateEni)
+    -> Result<NetworkInterface, Ec2Error>;
 
     /// `AttachNetworkInterface`. Not idempotent: describe first. EC2 reports an occupied
     /// device index as `InvalidParameterValue`; implementations then spend one

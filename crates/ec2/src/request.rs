@@ -78,7 +78,10 @@ pub struct Filter {
 
 impl Filter {
     /// A filter with one or more values.
-    pub fn new(name: impl Into<String>, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    pub fn new(
+        name: impl Into<String>,
+        values: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Filter {
         Filter {
             name: name.into(),
             values: values.into_iter().map(Into::into).collect(),
@@ -182,8 +185,14 @@ mod tests {
     fn filters_or_pagination_move_a_describe_to_the_large_bucket() {
         assert!(DescribeQuery::ids(["eni-1"]).is_unfiltered_and_unpaginated());
         assert!(DescribeQuery::default().is_unfiltered_and_unpaginated());
-        assert!(!DescribeQuery::filters(vec![Filter::tag_key("k")]).is_unfiltered_and_unpaginated());
-        assert!(!DescribeQuery::default().page_size(5).is_unfiltered_and_unpaginated());
+        assert!(
+            !DescribeQuery::filters(vec![Filter::tag_key("k")]).is_unfiltered_and_unpaginated()
+        );
+        assert!(
+            !DescribeQuery::default()
+                .page_size(5)
+                .is_unfiltered_and_unpaginated()
+        );
         assert!(
             !DescribeQuery::default()
                 .next_page("t".into())

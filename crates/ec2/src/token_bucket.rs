@@ -129,7 +129,9 @@ mod tests {
         for _ in 0..50 {
             assert!(b.try_take(t0).is_ok());
         }
-        let wait = b.try_take(t0).expect_err("the 51st request in the same instant is refused");
+        let wait = b
+            .try_take(t0)
+            .expect_err("the 51st request in the same instant is refused");
         assert_eq!(wait, secs(0.2), "one token every 1/5 s");
     }
 
@@ -151,7 +153,10 @@ mod tests {
         for _ in 0..5 {
             b.charge(t0);
         }
-        assert!((b.available(t0) + 2.0).abs() < 1e-9, "debt capped at one capacity");
+        assert!(
+            (b.available(t0) + 2.0).abs() < 1e-9,
+            "debt capped at one capacity"
+        );
         assert_eq!(b.try_take(t0), Err(secs(3.0)));
         assert!(b.try_take(t0 + secs(3.0)).is_ok());
     }

@@ -11,7 +11,9 @@ use crate::status::{ApiError, Cause};
 /// DNS-1123 subdomain (most names) or label (Namespaces), as `metadata.name` must be.
 pub fn name_problem(name: &str, label_only: bool) -> Option<String> {
     let max = if label_only { 63 } else { 253 };
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label_only && c == '.');
+    let allowed = |c: char| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label_only && c == '.')
+    };
     let ok = !name.is_empty()
         && name.len() <= max
         && name.chars().all(allowed)
@@ -32,7 +34,11 @@ pub fn name_problem(name: &str, label_only: bool) -> Option<String> {
 pub fn generate_name(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    let base = if prefix.len() > 58 { &prefix[..58] } else { prefix };
+    let base = if prefix.len() > 58 {
+        &prefix[..58]
+    } else {
+        prefix
+    };
     let suffix: String = (0..5)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
@@ -48,18 +54,30 @@ pub fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
             &rt.kind,
             &rt.group,
             name,
-            vec![Cause::new("metadata.name", "FieldValueInvalid", format!("metadata.name: Invalid value: \"{name}\": {why}"))],
+            vec![Cause::new(
+                "metadata.name",
+                "FieldValueInvalid",
+                format!("metadata.name: Invalid value: \"{name}\": {why}"),
+            )],
         )),
     }
 }
 
 /// Runs the CRD schema on a custom object. Returns the pruned paths (for `Warning` headers) or the
 /// 422 kube-apiserver would send.
-pub fn admit_schema(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Result<Vec<String>, ApiError> {
+pub fn admit_schema(
+    rt: &ResourceType,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<Vec<String>, ApiError> {
     let Some(schema) = &rt.schema else {
         return Ok(vec![]);
     };
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     match schema.admit(obj, old) {
         Ok(admitted) => Ok(admitted.pruned),
         Err(invalid) => {
@@ -87,7 +105,10 @@ mod tests {
     #[test]
     fn names_follow_dns_rules() {
         assert_eq!(name_problem("ip-10-0-0-1.ec2.internal", false), None);
-        assert!(name_problem("ip-10-0-0-1.ec2.internal", true).is_some(), "labels have no dots");
+        assert!(
+            name_problem("ip-10-0-0-1.ec2.internal", true).is_some(),
+            "labels have no dots"
+        );
         for bad in ["", "Upper", "-lead", "trail-", "a_b", &"x".repeat(254)] {
             assert!(name_problem(bad, false).is_some(), "{bad:?}");
         }

@@ -34,7 +34,10 @@ fn leaves(v: &Value, prefix: &mut FieldPath, out: &mut FieldSet) {
                 if prefix.is_empty() && (k == "apiVersion" || k == "kind") {
                     continue;
                 }
-                if prefix.len() == 1 && prefix[0] == "metadata" && SERVER_METADATA.contains(&k.as_str()) {
+                if prefix.len() == 1
+                    && prefix[0] == "metadata"
+                    && SERVER_METADATA.contains(&k.as_str())
+                {
                     continue;
                 }
                 prefix.push(k.clone());
@@ -152,7 +155,10 @@ fn managers_of(obj: &Value) -> Vec<Manager> {
                 name: e["manager"].as_str().unwrap_or("").to_string(),
                 operation: e["operation"].as_str().unwrap_or("").to_string(),
                 api_version: e["apiVersion"].as_str().unwrap_or("").to_string(),
-                subresource: e.get("subresource").and_then(Value::as_str).map(str::to_string),
+                subresource: e
+                    .get("subresource")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 fields,
                 raw: e.clone(),
             }
@@ -176,12 +182,15 @@ pub struct ApplyRequest<'a> {
 /// with updated `managedFields`, or a 409 listing the conflicting fields.
 pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError> {
     if req.manager.is_empty() {
-        return Err(ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
+        return Err(ApiError::bad_request(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        ));
     }
     let wanted = fields_of(req.applied);
     let mut managers = managers_of(current);
     let sub = req.subresource.map(str::to_string);
-    let is_me = |m: &Manager| m.name == req.manager && m.operation == "Apply" && m.subresource == sub;
+    let is_me =
+        |m: &Manager| m.name == req.manager && m.operation == "Apply" && m.subresource == sub;
 
     let mut conflicts: Vec<(String, String, String)> = vec![];
     for path in &wanted {
@@ -189,7 +198,10 @@ pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError>
             continue;
         }
         for m in managers.iter().filter(|m| !is_me(m)) {
-            if m.fields.iter().any(|f| f.starts_with(path) || path.starts_with(f)) {
+            if m.fields
+                .iter()
+                .any(|f| f.starts_with(path) || path.starts_with(f))
+            {
                 conflicts.push((m.name.clone(), m.api_version.clone(), dotted(path)));
             }
         }
@@ -203,13 +215,22 @@ pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError>
             .iter()
             .map(|(m, v, f)| format!("conflict with \"{m}\" using {v}: {f}"))
             .collect();
-        let plural = if lines.len() == 1 { "conflict" } else { "conflicts" };
+        let plural = if lines.len() == 1 {
+            "conflict"
+        } else {
+            "conflicts"
+        };
         let mut e = ApiError::new(
             409,
             "Conflict",
-            format!("Apply failed with {} {plural}: {}", lines.len(), lines.join("\n")),
+            format!(
+                "Apply failed with {} {plural}: {}",
+                lines.len(),
+                lines.join("\n")
+            ),
         );
-        let mut details = json!({"name": req.subject.name, "kind": req.subject.plural, "causes": causes});
+        let mut details =
+            json!({"name": req.subject.name, "kind": req.subject.plural, "causes": causes});
         if !req.subject.group.is_empty() {
             details["group"] = json!(req.subject.group);
         }
@@ -218,7 +239,11 @@ pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError>
     }
 
     let mut result = current.clone();
-    let previous: FieldSet = managers.iter().find(|m| is_me(m)).map(|m| m.fields.clone()).unwrap_or_default();
+    let previous: FieldSet = managers
+        .iter()
+        .find(|m| is_me(m))
+        .map(|m| m.fields.clone())
+        .unwrap_or_default();
     for gone in previous.difference(&wanted) {
         let owned_elsewhere = managers
             .iter()
@@ -235,7 +260,8 @@ pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError>
     }
     if req.force {
         for m in managers.iter_mut().filter(|m| !is_me(m)) {
-            m.fields.retain(|f| !wanted.iter().any(|w| f.starts_with(w) || w.starts_with(f)));
+            m.fields
+                .retain(|f| !wanted.iter().any(|w| f.starts_with(w) || w.starts_with(f)));
         }
     }
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -274,7 +300,11 @@ mod tests {
             force,
             api_version: "example.com/v1",
             subresource: None,
-            subject: Subject { group: "example.com", plural: "widgets", name: "w" },
+            subject: Subject {
+                group: "example.com",
+                plural: "widgets",
+                name: "w",
+            },
         }
     }
 
@@ -283,10 +313,17 @@ mod tests {
         let a1 = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "labels": {"a": "1"}}, "spec": {"x": 1, "y": 2}});
         let o1 = apply(&json!({"metadata": {"name": "w"}}), &req(&a1, "me", false)).expect("apply");
         assert_eq!(o1["spec"], json!({"x": 1, "y": 2}));
-        assert_eq!(o1["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"], json!({"f:x": {}, "f:y": {}}));
+        assert_eq!(
+            o1["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"],
+            json!({"f:x": {}, "f:y": {}})
+        );
         let a2 = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"x": 3}});
         let o2 = apply(&o1, &req(&a2, "me", false)).expect("apply");
-        assert_eq!(o2["spec"], json!({"x": 3}), "y was dropped from the applied config");
+        assert_eq!(
+            o2["spec"],
+            json!({"x": 3}),
+            "y was dropped from the applied config"
+        );
         assert!(o2["metadata"].get("labels").is_none());
     }
 
@@ -299,7 +336,10 @@ mod tests {
         let a2 = json!({"metadata": {"name": "w"}, "spec": {"x": 2}});
         let e = apply(&o1, &req(&a2, "two", false)).expect_err("conflict");
         assert_eq!(e.code, 409);
-        assert_eq!(e.message, "Apply failed with 1 conflict: conflict with \"one\" using example.com/v1: .spec.x");
+        assert_eq!(
+            e.message,
+            "Apply failed with 1 conflict: conflict with \"one\" using example.com/v1: .spec.x"
+        );
         let o2 = apply(&o1, &req(&a2, "two", true)).expect("forced");
         assert_eq!(o2["spec"]["x"], 2);
         let mf = o2["metadata"]["managedFields"].as_array().expect("managed");
@@ -310,6 +350,11 @@ mod tests {
     #[test]
     fn apply_without_field_manager_is_rejected() {
         let a = json!({"metadata": {"name": "w"}});
-        assert_eq!(apply(&json!({}), &req(&a, "", false)).expect_err("no manager").code, 400);
+        assert_eq!(
+            apply(&json!({}), &req(&a, "", false))
+                .expect_err("no manager")
+                .code,
+            400
+        );
     }
 }

@@ -1,14 +1,20 @@
 //! The built-in resources the double serves, with the semantics kube-apiserver gives each of them.
 
+use crate::conversion::Conversion;
 use crate::resource::{
-    BuiltinColumn, ColumnSource, Generation, PrinterColumn, ResourceType, metadata_field_labels, path,
+    BuiltinColumn, ColumnSource, Generation, GroupResource, PrinterColumn, ResourceType,
+    metadata_field_labels, path,
 };
 
 fn col(name: &str, type_: &str, c: BuiltinColumn, priority: i64) -> PrinterColumn {
     PrinterColumn {
         name: name.to_string(),
         type_: type_.to_string(),
-        format: if c == BuiltinColumn::Name { "name".into() } else { String::new() },
+        format: if c == BuiltinColumn::Name {
+            "name".into()
+        } else {
+            String::new()
+        },
         description: String::new(),
         priority,
         source: ColumnSource::Builtin(c),
@@ -17,7 +23,10 @@ fn col(name: &str, type_: &str, c: BuiltinColumn, priority: i64) -> PrinterColum
 
 /// Name + Age: kube-apiserver's default table for resources without their own printer.
 pub fn default_columns() -> Vec<PrinterColumn> {
-    vec![col("Name", "string", BuiltinColumn::Name, 0), col("Age", "date", BuiltinColumn::Age, 0)]
+    vec![
+        col("Name", "string", BuiltinColumn::Name, 0),
+        col("Age", "date", BuiltinColumn::Age, 0),
+    ]
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -53,6 +62,7 @@ fn core(
             ("metadata.finalizers".into(), String::new()),
         ],
         schema: None,
+        stored_as: None,
     }
 }
 
@@ -67,9 +77,15 @@ pub fn builtin_resources() -> Vec<ResourceType> {
         &["ns"],
         false,
         true,
-        vec![col("Name", "string", Name, 0), col("Status", "string", NamespacePhase, 0), col("Age", "date", Age, 0)],
+        vec![
+            col("Name", "string", Name, 0),
+            col("Status", "string", NamespacePhase, 0),
+            col("Age", "date", Age, 0),
+        ],
     );
-    namespace.field_labels.push(("status.phase".into(), path(&["status", "phase"])));
+    namespace
+        .field_labels
+        .push(("status.phase".into(), path(&["status", "phase"])));
 
     let mut node = core(
         "",
@@ -88,7 +104,10 @@ pub fn builtin_resources() -> Vec<ResourceType> {
             col("Internal-IP", "string", NodeInternalIp, 1),
         ],
     );
-    node.field_labels.push(("spec.unschedulable".into(), path(&["spec", "unschedulable"])));
+    node.field_labels.push((
+        "spec.unschedulable".into(),
+        path(&["spec", "unschedulable"]),
+    ));
     node.merge_keys.extend([
         ("status.conditions".into(), "type".into()),
         ("status.addresses".into(), "type".into()),
@@ -112,7 +131,15 @@ pub fn builtin_resources() -> Vec<ResourceType> {
             col("Message", "string", EventMessage, 0),
         ],
     );
-    for f in ["kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"] {
+    for f in [
+        "kind",
+        "namespace",
+        "name",
+        "uid",
+        "apiVersion",
+        "resourceVersion",
+        "fieldPath",
+    ] {
         event
             .field_labels
             .push((format!("involvedObject.{f}"), path(&["involvedObject", f])));
@@ -120,7 +147,9 @@ pub fn builtin_resources() -> Vec<ResourceType> {
     for f in ["reason", "reportingComponent", "type"] {
         event.field_labels.push((f.into(), path(&[f])));
     }
-    event.field_labels.push(("source".into(), path(&["source", "component"])));
+    event
+        .field_labels
+        .push(("source".into(), path(&["source", "component"])));
 
     let mut new_event = core(
         "events.k8s.io",
@@ -138,14 +167,34 @@ pub fn builtin_resources() -> Vec<ResourceType> {
             col("Message", "string", EventMessage, 0),
         ],
     );
-    for f in ["kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"] {
+    // Field paths are in the stored (core v1) shape.
+    for f in [
+        "kind",
+        "namespace",
+        "name",
+        "uid",
+        "apiVersion",
+        "resourceVersion",
+        "fieldPath",
+    ] {
         new_event
             .field_labels
-            .push((format!("regarding.{f}"), path(&["regarding", f])));
+            .push((format!("regarding.{f}"), path(&["involvedObject", f])));
     }
-    for f in ["reason", "reportingController", "type"] {
-        new_event.field_labels.push((f.into(), path(&[f])));
+    for (label, stored) in [
+        ("reason", "reason"),
+        ("reportingController", "reportingComponent"),
+        ("type", "type"),
+    ] {
+        new_event.field_labels.push((label.into(), path(&[stored])));
     }
+    new_event.stored_as = Some((
+        GroupResource {
+            group: String::new(),
+            plural: "events".into(),
+        },
+        Conversion::EventsV1,
+    ));
 
     let lease = core(
         "coordination.k8s.io",
@@ -155,7 +204,11 @@ pub fn builtin_resources() -> Vec<ResourceType> {
         &[],
         true,
         false,
-        vec![col("Name", "string", Name, 0), col("Holder", "string", LeaseHolder, 0), col("Age", "date", Age, 0)],
+        vec![
+            col("Name", "string", Name, 0),
+            col("Holder", "string", LeaseHolder, 0),
+            col("Age", "date", Age, 0),
+        ],
     );
 
     let mut crd = core(
@@ -166,12 +219,49 @@ pub fn builtin_resources() -> Vec<ResourceType> {
         &["crd", "crds"],
         false,
         true,
-        vec![col("Name", "string", Name, 0), col("Created At", "date", CreatedAt, 0)],
+        vec![
+            col("Name", "string", Name, 0),
+            col("Created At", "date", CreatedAt, 0),
+        ],
     );
     crd.generation = Generation::Tracked;
     crd.categories = vec!["api-extensions".into()];
 
-    vec![namespace, node, event, new_event, lease, crd]
+    // Pods are stored, never run: `kubectl describe node` lists the pods bound to the node.
+    let mut pod = core(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        &["po"],
+        true,
+        true,
+        vec![
+            col("Name", "string", Name, 0),
+            col("Status", "string", PodPhase, 0),
+            col("Age", "date", Age, 0),
+        ],
+    );
+    pod.categories = vec!["all".into()];
+    for (label, p) in [
+        ("spec.nodeName", &["spec", "nodeName"][..]),
+        ("spec.restartPolicy", &["spec", "restartPolicy"]),
+        ("spec.schedulerName", &["spec", "schedulerName"]),
+        ("spec.serviceAccountName", &["spec", "serviceAccountName"]),
+        ("status.phase", &["status", "phase"]),
+        ("status.podIP", &["status", "podIP"]),
+        ("status.nominatedNodeName", &["status", "nominatedNodeName"]),
+    ] {
+        pod.field_labels.push((label.into(), path(p)));
+    }
+    pod.merge_keys.extend([
+        ("spec.containers".into(), "name".into()),
+        ("spec.initContainers".into(), "name".into()),
+        ("spec.volumes".into(), "name".into()),
+        ("status.conditions".into(), "type".into()),
+    ]);
+
+    vec![namespace, node, pod, event, new_event, lease, crd]
 }
 
 #[cfg(test)]
@@ -181,8 +271,16 @@ mod tests {
     #[test]
     fn core_events_select_on_involved_object_like_kubectl_describe_needs() {
         let all = builtin_resources();
-        let ev = all.iter().find(|r| r.group.is_empty() && r.plural == "events").expect("events");
-        for f in ["involvedObject.name", "involvedObject.namespace", "involvedObject.kind", "involvedObject.uid"] {
+        let ev = all
+            .iter()
+            .find(|r| r.group.is_empty() && r.plural == "events")
+            .expect("events");
+        for f in [
+            "involvedObject.name",
+            "involvedObject.namespace",
+            "involvedObject.kind",
+            "involvedObject.uid",
+        ] {
             assert!(ev.field_path(f).is_some(), "{f}");
         }
         assert!(ev.field_path("spec.nodeName").is_none());

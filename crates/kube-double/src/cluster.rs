@@ -14,6 +14,7 @@ use crate::admission::{admit_schema, check_name, generate_name};
 use crate::apply::{ApplyRequest, apply};
 use crate::builtin::builtin_resources;
 use crate::config::ServerConfig;
+use crate::conversion::{from_storage, to_storage};
 use crate::crd;
 use crate::patch::{json_patch, merge_patch, strategic_merge};
 use crate::resource::{Generation, GroupResource, ResourceType};
@@ -56,7 +57,9 @@ impl PatchKind {
             "application/merge-patch+json" => Some(PatchKind::Merge),
             "application/json-patch+json" => Some(PatchKind::Json),
             "application/strategic-merge-patch+json" => Some(PatchKind::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+cbor" => Some(PatchKind::Apply),
+            "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
+                Some(PatchKind::Apply)
+            }
             _ => None,
         }
     }
@@ -106,9 +109,29 @@ struct Types {
 }
 
 /// The whole in-memory cluster.
+/// What the garbage collector needs: which objects exist (by uid) and who owns whom.
+#[derive(Debug, Default)]
+struct Ownership {
+    live: HashSet<String>,
+    dependents: HashMap<String, HashSet<(GroupResource, ObjKey)>>,
+}
+
+fn owner_uids(v: &Value) -> Vec<String> {
+    v.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["uid"].as_str())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[derive(Debug)]
 pub struct Cluster {
     rv: AtomicU64,
+    ownership: Mutex<Ownership>,
     types: RwLock<Types>,
     stores: RwLock<HashMap<GroupResource, Arc<Mutex<Store>>>>,
     pub config: ServerConfig,
@@ -125,13 +148,20 @@ fn lock(m: &Mutex<Store>) -> MutexGuard<'_, Store> {
 }
 
 fn meta_str<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
-    v.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str)
+    v.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
 }
 
 fn finalizers(v: &Value) -> Vec<String> {
     v.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -158,7 +188,11 @@ fn spec_part(rt: &ResourceType, v: &Value) -> Value {
 }
 
 fn encode_continue(rv: u64, key: &ObjKey) -> String {
-    format!("{rv}.{}.{}", hex::encode(&key.namespace), hex::encode(&key.name))
+    format!(
+        "{rv}.{}.{}",
+        hex::encode(&key.namespace),
+        hex::encode(&key.name)
+    )
 }
 
 fn decode_continue(token: &str) -> Option<(u64, ObjKey)> {
@@ -178,6 +212,7 @@ impl Cluster {
     pub fn new(config: ServerConfig) -> Arc<Cluster> {
         let c = Arc::new(Cluster {
             rv: AtomicU64::new(1),
+            ownership: Mutex::new(Ownership::default()),
             types: RwLock::new(Types::default()),
             stores: RwLock::new(HashMap::new()),
             config,
@@ -185,7 +220,9 @@ impl Cluster {
         for rt in builtin_resources() {
             c.register(rt, None);
         }
-        let ns_rt = c.resource("", "v1", "namespaces").expect("namespaces are built in");
+        let ns_rt = c
+            .resource("", "v1", "namespaces")
+            .expect("namespaces are built in");
         for ns in c.config.namespaces.clone() {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             // Fresh state: the only possible failure is a name the config got wrong.
@@ -199,15 +236,22 @@ impl Cluster {
     fn register(&self, rt: ResourceType, storage: Option<String>) {
         let mut t = self.types.write().unwrap_or_else(|p| p.into_inner());
         let gr = rt.group_resource();
-        t.storage
-            .insert(gr, storage.unwrap_or_else(|| rt.api_version()));
-        t.served
-            .insert((rt.group.clone(), rt.version.clone(), rt.plural.clone()), Arc::new(rt));
+        let storage = match (&rt.stored_as, storage) {
+            (Some(_), _) => "v1".to_string(),
+            (None, Some(s)) => s,
+            (None, None) => rt.api_version(),
+        };
+        t.storage.insert(gr, storage);
+        t.served.insert(
+            (rt.group.clone(), rt.version.clone(), rt.plural.clone()),
+            Arc::new(rt),
+        );
     }
 
     fn unregister(&self, gr: &GroupResource) {
         let mut t = self.types.write().unwrap_or_else(|p| p.into_inner());
-        t.served.retain(|(g, _, p), _| !(g == &gr.group && p == &gr.plural));
+        t.served
+            .retain(|(g, _, p), _| !(g == &gr.group && p == &gr.plural));
         t.storage.remove(gr);
         t.terminating.remove(gr);
     }
@@ -226,7 +270,13 @@ impl Cluster {
         let mut v: Vec<Arc<ResourceType>> = t.served.values().cloned().collect();
         // Core group first, then the rest by name: the order kube-apiserver's discovery uses
         // matters to nobody, but stable output makes discovery caches stable.
-        v.sort_by(|a, b| (!a.group.is_empty(), &a.group, &a.version).cmp(&(!b.group.is_empty(), &b.group, &b.version)));
+        v.sort_by(|a, b| {
+            (!a.group.is_empty(), &a.group, &a.version).cmp(&(
+                !b.group.is_empty(),
+                &b.group,
+                &b.version,
+            ))
+        });
         v
     }
 
@@ -239,7 +289,12 @@ impl Cluster {
     }
 
     pub fn store(&self, gr: &GroupResource) -> Arc<Mutex<Store>> {
-        if let Some(s) = self.stores.read().unwrap_or_else(|p| p.into_inner()).get(gr) {
+        if let Some(s) = self
+            .stores
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(gr)
+        {
             return s.clone();
         }
         let mut w = self.stores.write().unwrap_or_else(|p| p.into_inner());
@@ -259,6 +314,10 @@ impl Cluster {
     /// The object's JSON as the client asked for it (its apiVersion rewritten for another
     /// served version of a CRD: conversion strategy `None`, as kube-apiserver does).
     pub fn present(&self, rt: &ResourceType, obj: &Stored) -> Bytes {
+        if let Some(c) = rt.conversion() {
+            let v = from_storage(c, obj.value.clone());
+            return Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+        }
         let want = rt.api_version();
         if obj.value.get("apiVersion").and_then(Value::as_str) == Some(want.as_str()) {
             return obj.bytes.clone();
@@ -284,15 +343,93 @@ impl Cluster {
         }
     }
 
+    /// Records a change in the store's history and keeps the ownership index in step (called
+    /// with the store lock held; the ownership lock is only ever taken inside it).
+    fn record(
+        &self,
+        g: &mut Store,
+        gr: &GroupResource,
+        kind: ChangeKind,
+        key: ObjKey,
+        obj: Arc<Stored>,
+        prev: Option<Arc<Stored>>,
+    ) {
+        {
+            let mut o = self.ownership.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = (gr.clone(), key.clone());
+            if let Some(p) = &prev {
+                for u in owner_uids(&p.value) {
+                    if let Some(set) = o.dependents.get_mut(&u) {
+                        set.remove(&entry);
+                        if set.is_empty() {
+                            o.dependents.remove(&u);
+                        }
+                    }
+                }
+            }
+            let uid = meta_str(&obj.value, "uid").unwrap_or("").to_string();
+            if kind == ChangeKind::Deleted {
+                o.live.remove(&uid);
+            } else {
+                o.live.insert(uid);
+                for u in owner_uids(&obj.value) {
+                    o.dependents.entry(u).or_default().insert(entry.clone());
+                }
+            }
+        }
+        g.record(kind, key, obj, prev);
+    }
+
+    /// The garbage collector's background propagation, run synchronously when an owner goes:
+    /// dependents none of whose owners exist any more are deleted (finalizers honoured).
+    fn collect_garbage(&self, owner_uid: &str) {
+        let candidates: Vec<(GroupResource, ObjKey)> = {
+            let o = self.ownership.lock().unwrap_or_else(|p| p.into_inner());
+            o.dependents
+                .get(owner_uid)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default()
+        };
+        for (gr, key) in candidates {
+            let Some(rt) = self
+                .all_types()
+                .into_iter()
+                .find(|t| t.store_key() == gr && t.stored_as.is_none())
+            else {
+                continue;
+            };
+            let ns = (!key.namespace.is_empty()).then_some(key.namespace.as_str());
+            let Ok(obj) = self.get(&rt, ns, &key.name) else {
+                continue;
+            };
+            let orphaned = {
+                let o = self.ownership.lock().unwrap_or_else(|p| p.into_inner());
+                owner_uids(&obj.value).iter().all(|u| !o.live.contains(u))
+            };
+            if orphaned && obj.value.pointer("/metadata/deletionTimestamp").is_none() {
+                let _ = self.delete(&rt, ns, &key.name, &DeleteOpts::default());
+            }
+        }
+    }
+
     fn key(rt: &ResourceType, ns: Option<&str>, name: &str) -> ObjKey {
         ObjKey {
-            namespace: if rt.namespaced { ns.unwrap_or("").to_string() } else { String::new() },
+            namespace: if rt.namespaced {
+                ns.unwrap_or("").to_string()
+            } else {
+                String::new()
+            },
             name: name.to_string(),
         }
     }
 
-    pub fn get(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> Result<Arc<Stored>, ApiError> {
-        let store = self.store(&rt.group_resource());
+    pub fn get(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Arc<Stored>, ApiError> {
+        let store = self.store(&rt.store_key());
         let g = lock(&store);
         g.objects
             .get(&Self::key(rt, ns, name))
@@ -300,12 +437,20 @@ impl Cluster {
             .ok_or_else(|| ApiError::not_found(subject(rt, name)))
     }
 
-    pub fn list(&self, rt: &ResourceType, ns: Option<&str>, opts: &ListOpts) -> Result<ListPage, ApiError> {
-        let store = self.store(&rt.group_resource());
+    pub fn list(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        opts: &ListOpts,
+    ) -> Result<ListPage, ApiError> {
+        let store = self.store(&rt.store_key());
         let g = lock(&store);
         let now = self.current_rv();
-        let (snapshot, rv, after) = if let Some(token) = opts.continue_token.as_deref().filter(|t| !t.is_empty()) {
-            let (rv, after) = decode_continue(token).ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
+        let (snapshot, rv, after) = if let Some(token) =
+            opts.continue_token.as_deref().filter(|t| !t.is_empty())
+        {
+            let (rv, after) = decode_continue(token)
+                .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
             let snap = g.snapshot_at(rv).map_err(|_| {
                 ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
             })?;
@@ -313,11 +458,18 @@ impl Cluster {
         } else if opts.resource_version_match.as_deref() == Some("Exact") {
             let want = parse_rv(opts.resource_version.as_deref().unwrap_or(""))?;
             if want > now {
-                return Err(ApiError::new(504, "Timeout", format!("Too large resource version: {want}, current: {now}")));
+                return Err(ApiError::new(
+                    504,
+                    "Timeout",
+                    format!("Too large resource version: {want}, current: {now}"),
+                ));
             }
-            let snap = g
-                .snapshot_at(want)
-                .map_err(|_| ApiError::expired(format!("too old resource version: {want} ({})", g.compacted)))?;
+            let snap = g.snapshot_at(want).map_err(|_| {
+                ApiError::expired(format!(
+                    "too old resource version: {want} ({})",
+                    g.compacted
+                ))
+            })?;
             (snap, want, None)
         } else {
             (Snapshot::Current, now, None)
@@ -326,22 +478,35 @@ impl Cluster {
         let filter = &opts.filter;
         let keep = |s: &Stored| filter.matches(&s.value);
         let ns = if rt.namespaced { ns } else { None };
-        let (items, next) = if let (Some(name), Snapshot::Current) = (&filter.fields.exact_name, &snapshot) {
-            // One object by name: no scan (kubectl get -w NAME, field-selected informers).
-            let mut items = vec![];
-            let candidates: Vec<&Arc<Stored>> = match ns {
-                Some(ns) => g.objects.get(&ObjKey { namespace: ns.into(), name: name.clone() }).into_iter().collect(),
-                None => g.objects.iter().filter(|(k, _)| &k.name == name).map(|(_, v)| v).collect(),
-            };
-            for c in candidates {
-                if keep(c) {
-                    items.push(c.clone());
+        let (items, next) =
+            if let (Some(name), Snapshot::Current) = (&filter.fields.exact_name, &snapshot) {
+                // One object by name: no scan (kubectl get -w NAME, field-selected informers).
+                let mut items = vec![];
+                let candidates: Vec<&Arc<Stored>> = match ns {
+                    Some(ns) => g
+                        .objects
+                        .get(&ObjKey {
+                            namespace: ns.into(),
+                            name: name.clone(),
+                        })
+                        .into_iter()
+                        .collect(),
+                    None => g
+                        .objects
+                        .iter()
+                        .filter(|(k, _)| &k.name == name)
+                        .map(|(_, v)| v)
+                        .collect(),
+                };
+                for c in candidates {
+                    if keep(c) {
+                        items.push(c.clone());
+                    }
                 }
-            }
-            (items, None)
-        } else {
-            g.page(&snapshot, after.as_ref(), ns, limit, &keep)
-        };
+                (items, None)
+            } else {
+                g.page(&snapshot, after.as_ref(), ns, limit, &keep)
+            };
         Ok(ListPage {
             items,
             resource_version: rv,
@@ -359,7 +524,7 @@ impl Cluster {
         rv: Option<&str>,
         send_initial: bool,
     ) -> Result<WatchStart, ApiError> {
-        let store = self.store(&rt.group_resource());
+        let store = self.store(&rt.store_key());
         let g = lock(&store);
         let notify = g.notify.subscribe();
         let now = self.current_rv();
@@ -370,14 +535,27 @@ impl Cluster {
             let keep = |s: &Stored| filter.matches(&s.value);
             let (initial, _) = g.page(&Snapshot::Current, None, ns, usize::MAX, &keep);
             drop(g);
-            return Ok(WatchStart { initial, cursor: now, store, notify });
+            return Ok(WatchStart {
+                initial,
+                cursor: now,
+                store,
+                notify,
+            });
         }
         let cursor = parse_rv(rv.unwrap_or("0"))?;
         if cursor < g.compacted {
-            return Err(ApiError::expired(format!("too old resource version: {cursor} ({})", g.compacted)));
+            return Err(ApiError::expired(format!(
+                "too old resource version: {cursor} ({})",
+                g.compacted
+            )));
         }
         drop(g);
-        Ok(WatchStart { initial: vec![], cursor, store, notify })
+        Ok(WatchStart {
+            initial: vec![],
+            cursor,
+            store,
+            notify,
+        })
     }
 
     fn namespace_state(&self, ns: &str) -> Result<(), ApiError> {
@@ -385,18 +563,31 @@ impl Cluster {
             return Ok(());
         };
         match self.get(&ns_rt, None, ns) {
-            Ok(o) if o.value.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
-                "unable to create new content in namespace {ns} because it is being terminated"
-            ))),
+            Ok(o) if o.value.pointer("/metadata/deletionTimestamp").is_some() => {
+                Err(ApiError::forbidden(format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                )))
+            }
             Ok(_) => Ok(()),
-            Err(_) => Err(ApiError::not_found(Subject { group: "", plural: "namespaces", name: ns })),
+            Err(_) => Err(ApiError::not_found(Subject {
+                group: "",
+                plural: "namespaces",
+                name: ns,
+            })),
         }
     }
 
     /// Defaults and checks the identity of an object a client sent (apiVersion/kind/namespace).
-    fn normalize_identity(&self, rt: &ResourceType, ns: Option<&str>, obj: &mut Value) -> Result<(), ApiError> {
+    fn normalize_identity(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        obj: &mut Value,
+    ) -> Result<(), ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         match obj.get("kind").and_then(Value::as_str) {
             None | Some("") => obj["kind"] = json!(rt.kind),
@@ -410,6 +601,11 @@ impl Cluster {
             Some(_) => {}
         }
         // Stored in the storage version; presented in whichever version is asked for.
+        if let Some(c) = rt.conversion()
+            && obj.get("apiVersion").and_then(Value::as_str) != Some("v1")
+        {
+            *obj = to_storage(c, obj.take());
+        }
         obj["apiVersion"] = json!(self.storage_version(rt));
         if !obj.get("metadata").is_some_and(Value::is_object) {
             obj["metadata"] = json!({});
@@ -442,11 +638,23 @@ impl Cluster {
     }
 
     /// Schema admission plus strict-mode handling; returns warnings.
-    fn admit(&self, rt: &ResourceType, obj: &mut Value, old: Option<&Value>, opts: &WriteOpts) -> Result<Vec<String>, ApiError> {
+    fn admit(
+        &self,
+        rt: &ResourceType,
+        obj: &mut Value,
+        old: Option<&Value>,
+        opts: &WriteOpts,
+    ) -> Result<Vec<String>, ApiError> {
         let pruned = admit_schema(rt, obj, old)?;
-        let fields: Vec<String> = pruned.iter().map(|p| p.trim_start_matches('.').to_string()).collect();
+        let fields: Vec<String> = pruned
+            .iter()
+            .map(|p| p.trim_start_matches('.').to_string())
+            .collect();
         if opts.strict && !fields.is_empty() {
-            let unknown: Vec<String> = fields.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            let unknown: Vec<String> = fields
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
             return Err(ApiError::bad_request(format!(
                 "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
                 unknown.join(", "),
@@ -454,19 +662,31 @@ impl Cluster {
                 v = rt.version
             )));
         }
-        Ok(fields.iter().map(|f| format!("unknown field \"{f}\"")).collect())
+        Ok(fields
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect())
     }
 
-    pub fn create(&self, rt: &Arc<ResourceType>, ns: Option<&str>, mut obj: Value, opts: &WriteOpts) -> Result<WriteResult, ApiError> {
+    pub fn create(
+        &self,
+        rt: &Arc<ResourceType>,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
         self.normalize_identity(rt, ns, &mut obj)?;
         if rt.namespaced {
             if ns.is_none_or(str::is_empty) {
-                return Err(ApiError::method_not_allowed(format!("{} must be created in a namespace", rt.plural)));
+                return Err(ApiError::method_not_allowed(format!(
+                    "{} must be created in a namespace",
+                    rt.plural
+                )));
             }
             self.namespace_state(ns.unwrap_or(""))?;
         }
         self.check_terminating_crd(rt)?;
-        let store = self.store(&rt.group_resource());
+        let store = self.store(&rt.store_key());
         let mut g = lock(&store);
         let r = self.create_locked(rt, &mut g, obj, opts)?;
         drop(g);
@@ -476,9 +696,17 @@ impl Cluster {
         Ok(r)
     }
 
-    fn create_locked(&self, rt: &ResourceType, g: &mut Store, mut obj: Value, opts: &WriteOpts) -> Result<WriteResult, ApiError> {
+    fn create_locked(
+        &self,
+        rt: &ResourceType,
+        g: &mut Store,
+        mut obj: Value,
+        opts: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
         if meta_str(&obj, "resourceVersion").is_some_and(|v| !v.is_empty()) {
-            return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
+            return Err(ApiError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
         }
         let name = match meta_str(&obj, "name").filter(|n| !n.is_empty()) {
             Some(n) => n.to_string(),
@@ -489,7 +717,11 @@ impl Cluster {
                         &rt.kind,
                         &rt.group,
                         "",
-                        vec![Cause::new("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")],
+                        vec![Cause::new(
+                            "metadata.name",
+                            "FieldValueRequired",
+                            "Required value: name or generateName is required",
+                        )],
                     ));
                 }
             },
@@ -503,7 +735,10 @@ impl Cluster {
             mm.remove("deletionTimestamp");
             mm.remove("deletionGracePeriodSeconds");
             mm.remove("generation");
-            if mm.get("finalizers").is_some_and(|f| f.as_array().is_some_and(Vec::is_empty)) {
+            if mm
+                .get("finalizers")
+                .is_some_and(|f| f.as_array().is_some_and(Vec::is_empty))
+            {
                 mm.remove("finalizers");
             }
         }
@@ -524,14 +759,29 @@ impl Cluster {
             return Err(ApiError::already_exists(subject(rt, &name)));
         }
         if opts.dry_run {
-            return Ok(WriteResult { obj: Stored::new(obj, 0), created: true, warnings });
+            return Ok(WriteResult {
+                obj: Stored::new(obj, 0),
+                created: true,
+                warnings,
+            });
         }
         let rv = self.next_rv();
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         let stored = Stored::new(obj, rv);
         g.objects.insert(key.clone(), stored.clone());
-        g.record(ChangeKind::Added, key, stored.clone(), None);
-        Ok(WriteResult { obj: stored, created: true, warnings })
+        self.record(
+            g,
+            &rt.store_key(),
+            ChangeKind::Added,
+            key,
+            stored.clone(),
+            None,
+        );
+        Ok(WriteResult {
+            obj: stored,
+            created: true,
+            warnings,
+        })
     }
 
     /// Per-kind behaviour kube-apiserver's own strategies and controllers add on create.
@@ -565,12 +815,26 @@ impl Cluster {
     /// servable as soon as its create returns).
     fn after_write(&self, rt: &ResourceType, obj: &Stored, removed: bool) -> Result<(), ApiError> {
         if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
-            let group = obj.value.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-            let plural = obj.value.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("");
-            let gr = GroupResource { group: group.into(), plural: plural.into() };
+            let group = obj
+                .value
+                .pointer("/spec/group")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let plural = obj
+                .value
+                .pointer("/spec/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let gr = GroupResource {
+                group: group.into(),
+                plural: plural.into(),
+            };
             if removed {
                 self.unregister(&gr);
-                self.stores.write().unwrap_or_else(|p| p.into_inner()).remove(&gr);
+                self.stores
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&gr);
                 return Ok(());
             }
             let types = crd::resource_types(&obj.value)?;
@@ -602,7 +866,7 @@ impl Cluster {
         opts: &WriteOpts,
         mutate: &dyn Fn(Option<&Value>) -> Result<Value, ApiError>,
     ) -> Result<WriteResult, ApiError> {
-        let store = self.store(&rt.group_resource());
+        let store = self.store(&rt.store_key());
         let mut g = lock(&store);
         let key = Self::key(rt, ns, name);
         let Some(current) = g.objects.get(&key).cloned() else {
@@ -628,34 +892,68 @@ impl Cluster {
             }
             return Ok(r);
         };
-        let mut cand = mutate(Some(&current.value))?;
+        // Patches apply to the object as this client sees it.
+        let presented = match rt.conversion() {
+            Some(c) => from_storage(c, current.value.clone()),
+            None => current.value.clone(),
+        };
+        let mut cand = mutate(Some(&presented))?;
         self.normalize_identity(rt, ns, &mut cand)?;
         let (new, warnings) = self.prepare_update(rt, &current, cand, sub, is_put, opts)?;
         if new == current.value {
-            return Ok(WriteResult { obj: current, created: false, warnings });
+            return Ok(WriteResult {
+                obj: current,
+                created: false,
+                warnings,
+            });
         }
         if opts.dry_run {
-            return Ok(WriteResult { obj: Stored::new(new, current.rv), created: false, warnings });
+            return Ok(WriteResult {
+                obj: Stored::new(new, current.rv),
+                created: false,
+                warnings,
+            });
         }
         let rv = self.next_rv();
         let mut new = new;
         new["metadata"]["resourceVersion"] = json!(rv.to_string());
         let stored = Stored::new(new, rv);
-        let deleting = stored.value.pointer("/metadata/deletionTimestamp").is_some();
+        let deleting = stored
+            .value
+            .pointer("/metadata/deletionTimestamp")
+            .is_some();
         let removed = deleting && finalizers(&stored.value).is_empty();
         if removed {
             g.objects.remove(&key);
-            g.record(ChangeKind::Deleted, key.clone(), stored.clone(), Some(current));
+            self.record(
+                &mut g,
+                &rt.store_key(),
+                ChangeKind::Deleted,
+                key.clone(),
+                stored.clone(),
+                Some(current),
+            );
         } else {
             g.objects.insert(key.clone(), stored.clone());
-            g.record(ChangeKind::Modified, key.clone(), stored.clone(), Some(current));
+            self.record(
+                &mut g,
+                &rt.store_key(),
+                ChangeKind::Modified,
+                key.clone(),
+                stored.clone(),
+                Some(current),
+            );
         }
         drop(g);
         self.after_write(rt, &stored, removed)?;
         if removed {
-            self.after_removal(rt, &key);
+            self.after_removal(rt, &key, &stored);
         }
-        Ok(WriteResult { obj: stored, created: false, warnings })
+        Ok(WriteResult {
+            obj: stored,
+            created: false,
+            warnings,
+        })
     }
 
     /// kube's update rules: optimistic concurrency, immutable metadata, the status/spec split,
@@ -679,7 +977,11 @@ impl Cluster {
                     &rt.kind,
                     &rt.group,
                     &name,
-                    vec![Cause::new("metadata.resourceVersion", "FieldValueInvalid", "Invalid value: 0x0: must be specified for an update")],
+                    vec![Cause::new(
+                        "metadata.resourceVersion",
+                        "FieldValueInvalid",
+                        "Invalid value: 0x0: must be specified for an update",
+                    )],
                 ));
             }
             None => {}
@@ -721,7 +1023,15 @@ impl Cluster {
             n
         };
         // Server-owned metadata cannot be changed by clients.
-        for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "name", "namespace"] {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "name",
+            "namespace",
+        ] {
             match old["metadata"].get(f) {
                 Some(v) => new["metadata"][f] = v.clone(),
                 None => {
@@ -737,14 +1047,19 @@ impl Cluster {
             new["metadata"]["managedFields"] = mf.clone();
         }
         new["metadata"]["resourceVersion"] = json!(cur_rv);
-        if new.pointer("/metadata/finalizers").is_some_and(|f| f.as_array().is_some_and(Vec::is_empty)) {
-            if let Some(m) = new["metadata"].as_object_mut() {
-                m.remove("finalizers");
-            }
+        if new
+            .pointer("/metadata/finalizers")
+            .is_some_and(|f| f.as_array().is_some_and(Vec::is_empty))
+            && let Some(m) = new["metadata"].as_object_mut()
+        {
+            m.remove("finalizers");
         }
         if old.pointer("/metadata/deletionTimestamp").is_some() {
             let before = finalizers(old);
-            let added: Vec<String> = finalizers(&new).into_iter().filter(|f| !before.contains(f)).collect();
+            let added: Vec<String> = finalizers(&new)
+                .into_iter()
+                .filter(|f| !before.contains(f))
+                .collect();
             if !added.is_empty() {
                 return Err(ApiError::invalid(
                     &rt.kind,
@@ -753,7 +1068,9 @@ impl Cluster {
                     vec![Cause::new(
                         "metadata.finalizers",
                         "FieldValueForbidden",
-                        format!("Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"),
+                        format!(
+                            "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                        ),
                     )],
                 ));
             }
@@ -763,9 +1080,16 @@ impl Cluster {
             let prev_status = old.get("status").cloned();
             crd::set_established(&mut new, prev_status.as_ref());
         }
-        let warnings = if rt.schema.is_some() { self.admit(rt, &mut new, Some(old), opts)? } else { vec![] };
+        let warnings = if rt.schema.is_some() {
+            self.admit(rt, &mut new, Some(old), opts)?
+        } else {
+            vec![]
+        };
         if rt.generation == Generation::Tracked && spec_part(rt, &new) != spec_part(rt, old) {
-            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             new["metadata"]["generation"] = json!(g + 1);
         }
         Ok((new, warnings))
@@ -799,13 +1123,19 @@ impl Cluster {
         opts: &WriteOpts,
     ) -> Result<WriteResult, ApiError> {
         let patch: Value = match kind {
-            PatchKind::Apply => serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
-            _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
+            PatchKind::Apply => serde_yaml::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
+            _ => serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
         };
         if kind == PatchKind::Strategic && rt.custom {
             return Err(ApiError::unsupported_media_type(
                 "application/strategic-merge-patch+json",
-                &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"],
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/apply-patch+yaml",
+                ],
             ));
         }
         let manager = opts.field_manager.clone().unwrap_or_default();
@@ -827,7 +1157,8 @@ impl Cluster {
                     let mut out = apply(&base, &req)?;
                     if cur.is_some() {
                         // Apply is never a stale write: it merges into whatever is current.
-                        out["metadata"]["resourceVersion"] = base["metadata"]["resourceVersion"].clone();
+                        out["metadata"]["resourceVersion"] =
+                            base["metadata"]["resourceVersion"].clone();
                     }
                     Ok(out)
                 }
@@ -854,17 +1185,29 @@ impl Cluster {
 
     /// Deletes, honouring preconditions and finalizers: with finalizers the object only gets a
     /// `deletionTimestamp` and goes when the last finalizer is removed.
-    pub fn delete(&self, rt: &Arc<ResourceType>, ns: Option<&str>, name: &str, opts: &DeleteOpts) -> Result<WriteResult, ApiError> {
-        let store = self.store(&rt.group_resource());
+    pub fn delete(
+        &self,
+        rt: &Arc<ResourceType>,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        let store = self.store(&rt.store_key());
         let mut g = lock(&store);
         let key = Self::key(rt, ns, name);
-        let current = g.objects.get(&key).cloned().ok_or_else(|| ApiError::not_found(subject(rt, name)))?;
+        let current = g
+            .objects
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(subject(rt, name)))?;
         if let Some(uid) = &opts.uid {
             let have = meta_str(&current.value, "uid").unwrap_or("");
             if uid != have {
                 return Err(ApiError::conflict_with(
                     subject(rt, name),
-                    format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"),
+                    format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
+                    ),
                 ));
             }
         }
@@ -873,17 +1216,32 @@ impl Cluster {
         {
             return Err(ApiError::conflict_with(
                 subject(rt, name),
-                format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", current.rv),
+                format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    current.rv
+                ),
             ));
         }
         if opts.dry_run {
-            return Ok(WriteResult { obj: current, created: false, warnings: vec![] });
+            return Ok(WriteResult {
+                obj: current,
+                created: false,
+                warnings: vec![],
+            });
         }
         let is_ns = rt.group.is_empty() && rt.plural == "namespaces";
         let pending = !finalizers(&current.value).is_empty() || is_ns;
         if pending {
-            if current.value.pointer("/metadata/deletionTimestamp").is_some() {
-                return Ok(WriteResult { obj: current, created: false, warnings: vec![] });
+            if current
+                .value
+                .pointer("/metadata/deletionTimestamp")
+                .is_some()
+            {
+                return Ok(WriteResult {
+                    obj: current,
+                    created: false,
+                    warnings: vec![],
+                });
             }
             let mut v = current.value.clone();
             v["metadata"]["deletionTimestamp"] = json!(now_ts());
@@ -895,31 +1253,67 @@ impl Cluster {
             v["metadata"]["resourceVersion"] = json!(rv.to_string());
             let stored = Stored::new(v, rv);
             g.objects.insert(key.clone(), stored.clone());
-            g.record(ChangeKind::Modified, key, stored.clone(), Some(current));
+            self.record(
+                &mut g,
+                &rt.store_key(),
+                ChangeKind::Modified,
+                key,
+                stored.clone(),
+                Some(current),
+            );
             drop(g);
             self.after_write(rt, &stored, false)?;
             if is_ns {
                 self.empty_namespace(name);
                 self.finish_namespace(name);
-            } else if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
+            } else if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions"
+            {
                 self.empty_crd(&stored.value);
             }
-            return Ok(WriteResult { obj: stored, created: false, warnings: vec![] });
+            return Ok(WriteResult {
+                obj: stored,
+                created: false,
+                warnings: vec![],
+            });
         }
         let rv = self.next_rv();
         let mut v = current.value.clone();
         v["metadata"]["resourceVersion"] = json!(rv.to_string());
         let stored = Stored::new(v, rv);
         g.objects.remove(&key);
-        g.record(ChangeKind::Deleted, key.clone(), stored.clone(), Some(current));
+        self.record(
+            &mut g,
+            &rt.store_key(),
+            ChangeKind::Deleted,
+            key.clone(),
+            stored.clone(),
+            Some(current),
+        );
         drop(g);
         self.after_write(rt, &stored, true)?;
-        self.after_removal(rt, &key);
-        Ok(WriteResult { obj: stored, created: false, warnings: vec![] })
+        self.after_removal(rt, &key, &stored);
+        Ok(WriteResult {
+            obj: stored,
+            created: false,
+            warnings: vec![],
+        })
     }
 
-    pub fn delete_collection(&self, rt: &Arc<ResourceType>, ns: Option<&str>, opts: &ListOpts) -> Result<Vec<Arc<Stored>>, ApiError> {
-        let page = self.list(rt, ns, &ListOpts { limit: None, continue_token: None, ..opts.clone() })?;
+    pub fn delete_collection(
+        &self,
+        rt: &Arc<ResourceType>,
+        ns: Option<&str>,
+        opts: &ListOpts,
+    ) -> Result<Vec<Arc<Stored>>, ApiError> {
+        let page = self.list(
+            rt,
+            ns,
+            &ListOpts {
+                limit: None,
+                continue_token: None,
+                ..opts.clone()
+            },
+        )?;
         let mut out = vec![];
         for item in page.items {
             let name = meta_str(&item.value, "name").unwrap_or("").to_string();
@@ -934,7 +1328,10 @@ impl Cluster {
     }
 
     /// Cleanup that follows an object's final removal: a terminating namespace or CRD may now be empty.
-    fn after_removal(&self, rt: &ResourceType, key: &ObjKey) {
+    fn after_removal(&self, rt: &ResourceType, key: &ObjKey, removed: &Stored) {
+        if let Some(uid) = meta_str(&removed.value, "uid") {
+            self.collect_garbage(uid);
+        }
         if rt.namespaced && !key.namespace.is_empty() {
             self.finish_namespace(&key.namespace);
         }
@@ -947,9 +1344,12 @@ impl Cluster {
     fn empty_namespace(&self, ns: &str) {
         for rt in self.namespaced_stores() {
             let names: Vec<String> = {
-                let store = self.store(&rt.group_resource());
+                let store = self.store(&rt.store_key());
                 let g = lock(&store);
-                let lower = ObjKey { namespace: ns.to_string(), name: String::new() };
+                let lower = ObjKey {
+                    namespace: ns.to_string(),
+                    name: String::new(),
+                };
                 g.objects
                     .range(lower..)
                     .take_while(|(k, _)| k.namespace == ns)
@@ -966,39 +1366,71 @@ impl Cluster {
         let mut seen = HashSet::new();
         self.all_types()
             .into_iter()
-            .filter(|rt| rt.namespaced && seen.insert(rt.group_resource()))
+            .filter(|rt| rt.namespaced && seen.insert(rt.store_key()))
             .collect()
     }
 
     fn finish_namespace(&self, ns: &str) {
-        let Some(ns_rt) = self.resource("", "v1", "namespaces") else { return };
-        let Ok(obj) = self.get(&ns_rt, None, ns) else { return };
+        let Some(ns_rt) = self.resource("", "v1", "namespaces") else {
+            return;
+        };
+        let Ok(obj) = self.get(&ns_rt, None, ns) else {
+            return;
+        };
         if obj.value.pointer("/metadata/deletionTimestamp").is_none() {
             return;
         }
         for rt in self.namespaced_stores() {
-            let store = self.store(&rt.group_resource());
+            let store = self.store(&rt.store_key());
             let g = lock(&store);
-            let lower = ObjKey { namespace: ns.to_string(), name: String::new() };
-            if g.objects.range(lower..).next().is_some_and(|(k, _)| k.namespace == ns) {
+            let lower = ObjKey {
+                namespace: ns.to_string(),
+                name: String::new(),
+            };
+            if g.objects
+                .range(lower..)
+                .next()
+                .is_some_and(|(k, _)| k.namespace == ns)
+            {
                 return;
             }
         }
-        self.remove_now(&ns_rt, &ObjKey { namespace: String::new(), name: ns.to_string() });
+        self.remove_now(
+            &ns_rt,
+            &ObjKey {
+                namespace: String::new(),
+                name: ns.to_string(),
+            },
+        );
     }
 
     fn empty_crd(&self, crd_obj: &Value) {
-        let group = crd_obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or("").to_string();
-        let plural = crd_obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("").to_string();
-        let rt = self.all_types().into_iter().find(|r| r.group == group && r.plural == plural);
+        let group = crd_obj
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let plural = crd_obj
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let rt = self
+            .all_types()
+            .into_iter()
+            .find(|r| r.group == group && r.plural == plural);
         if let Some(rt) = rt {
             let keys: Vec<ObjKey> = {
-                let store = self.store(&rt.group_resource());
+                let store = self.store(&rt.store_key());
                 let g = lock(&store);
                 g.objects.keys().cloned().collect()
             };
             for k in keys {
-                let ns = if k.namespace.is_empty() { None } else { Some(k.namespace.as_str()) };
+                let ns = if k.namespace.is_empty() {
+                    None
+                } else {
+                    Some(k.namespace.as_str())
+                };
                 let _ = self.delete(&rt, ns, &k.name, &DeleteOpts::default());
             }
         }
@@ -1006,15 +1438,30 @@ impl Cluster {
     }
 
     fn finish_crd(&self, group: &str, plural: &str) {
-        let gr = GroupResource { group: group.into(), plural: plural.into() };
-        if !self.types.read().unwrap_or_else(|p| p.into_inner()).terminating.contains(&gr) {
+        let gr = GroupResource {
+            group: group.into(),
+            plural: plural.into(),
+        };
+        if !self
+            .types
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .terminating
+            .contains(&gr)
+        {
             return;
         }
         if !lock(&self.store(&gr)).objects.is_empty() {
             return;
         }
-        let Some(crd_rt) = self.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions") else { return };
-        let key = ObjKey { namespace: String::new(), name: format!("{plural}.{group}") };
+        let Some(crd_rt) = self.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        else {
+            return;
+        };
+        let key = ObjKey {
+            namespace: String::new(),
+            name: format!("{plural}.{group}"),
+        };
         if let Some(stored) = self.remove_now(&crd_rt, &key) {
             let _ = self.after_write(&crd_rt, &stored, true);
         }
@@ -1023,7 +1470,7 @@ impl Cluster {
     /// Removes an object regardless of finalizers (what the cleanup controllers achieve by
     /// removing their own finalizer).
     fn remove_now(&self, rt: &ResourceType, key: &ObjKey) -> Option<Arc<Stored>> {
-        let store = self.store(&rt.group_resource());
+        let store = self.store(&rt.store_key());
         let mut g = lock(&store);
         let current = g.objects.remove(key)?;
         let rv = self.next_rv();
@@ -1036,7 +1483,18 @@ impl Cluster {
             s.remove("finalizers");
         }
         let stored = Stored::new(v, rv);
-        g.record(ChangeKind::Deleted, key.clone(), stored.clone(), Some(current));
+        self.record(
+            &mut g,
+            &rt.store_key(),
+            ChangeKind::Deleted,
+            key.clone(),
+            stored.clone(),
+            Some(current),
+        );
+        drop(g);
+        if let Some(uid) = meta_str(&stored.value, "uid") {
+            self.collect_garbage(uid);
+        }
         Some(stored)
     }
 }
@@ -1057,14 +1515,34 @@ mod tests {
     fn create_sets_identity_and_rejects_duplicates() {
         let c = cluster();
         let nodes = rt(&c, "", "v1", "nodes");
-        let r = c.create(&nodes, None, json!({"metadata": {"name": "n1"}, "status": {"capacity": {"cpu": "2"}}}), &WriteOpts::default()).expect("create");
+        let r = c
+            .create(
+                &nodes,
+                None,
+                json!({"metadata": {"name": "n1"}, "status": {"capacity": {"cpu": "2"}}}),
+                &WriteOpts::default(),
+            )
+            .expect("create");
         let v = &r.obj.value;
         assert_eq!(v["kind"], "Node");
         assert_eq!(v["apiVersion"], "v1");
         assert!(v["metadata"]["uid"].is_string() && v["metadata"]["creationTimestamp"].is_string());
-        assert!(v["metadata"].get("generation").is_none(), "nodes have no generation");
-        assert_eq!(v["status"]["capacity"]["cpu"], "2", "nodes may set status on create");
-        let e = c.create(&nodes, None, json!({"metadata": {"name": "n1"}}), &WriteOpts::default()).expect_err("dup");
+        assert!(
+            v["metadata"].get("generation").is_none(),
+            "nodes have no generation"
+        );
+        assert_eq!(
+            v["status"]["capacity"]["cpu"], "2",
+            "nodes may set status on create"
+        );
+        let e = c
+            .create(
+                &nodes,
+                None,
+                json!({"metadata": {"name": "n1"}}),
+                &WriteOpts::default(),
+            )
+            .expect_err("dup");
         assert_eq!((e.code, e.reason), (409, "AlreadyExists"));
         assert_eq!(e.message, "nodes \"n1\" already exists");
     }
@@ -1073,11 +1551,37 @@ mod tests {
     fn generate_name_and_missing_name() {
         let c = cluster();
         let leases = rt(&c, "coordination.k8s.io", "v1", "leases");
-        let r = c.create(&leases, Some("default"), json!({"metadata": {"generateName": "l-"}}), &WriteOpts::default()).expect("create");
-        assert!(r.obj.value["metadata"]["name"].as_str().expect("name").starts_with("l-"));
-        let e = c.create(&leases, Some("default"), json!({"metadata": {}}), &WriteOpts::default()).expect_err("no name");
+        let r = c
+            .create(
+                &leases,
+                Some("default"),
+                json!({"metadata": {"generateName": "l-"}}),
+                &WriteOpts::default(),
+            )
+            .expect("create");
+        assert!(
+            r.obj.value["metadata"]["name"]
+                .as_str()
+                .expect("name")
+                .starts_with("l-")
+        );
+        let e = c
+            .create(
+                &leases,
+                Some("default"),
+                json!({"metadata": {}}),
+                &WriteOpts::default(),
+            )
+            .expect_err("no name");
         assert_eq!(e.code, 422);
-        let e = c.create(&leases, Some("nope"), json!({"metadata": {"name": "x"}}), &WriteOpts::default()).expect_err("no ns");
+        let e = c
+            .create(
+                &leases,
+                Some("nope"),
+                json!({"metadata": {"name": "x"}}),
+                &WriteOpts::default(),
+            )
+            .expect_err("no ns");
         assert_eq!(e.code, 404);
     }
 
@@ -1085,30 +1589,92 @@ mod tests {
     fn stale_update_conflicts_and_noop_keeps_resource_version() {
         let c = cluster();
         let leases = rt(&c, "coordination.k8s.io", "v1", "leases");
-        let o = c.create(&leases, Some("default"), json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "a"}}), &WriteOpts::default()).expect("create");
+        let o = c
+            .create(
+                &leases,
+                Some("default"),
+                json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "a"}}),
+                &WriteOpts::default(),
+            )
+            .expect("create");
         let mut v1 = o.obj.value.clone();
         v1["spec"]["holderIdentity"] = json!("b");
-        let u = c.update(&leases, Some("default"), "l", None, v1.clone(), &WriteOpts::default()).expect("update");
+        let u = c
+            .update(
+                &leases,
+                Some("default"),
+                "l",
+                None,
+                v1.clone(),
+                &WriteOpts::default(),
+            )
+            .expect("update");
         assert!(u.obj.rv > o.obj.rv);
-        let e = c.update(&leases, Some("default"), "l", None, v1, &WriteOpts::default()).expect_err("stale");
+        let e = c
+            .update(
+                &leases,
+                Some("default"),
+                "l",
+                None,
+                v1,
+                &WriteOpts::default(),
+            )
+            .expect_err("stale");
         assert_eq!((e.code, e.reason), (409, "Conflict"));
-        let same = c.update(&leases, Some("default"), "l", None, u.obj.value.clone(), &WriteOpts::default()).expect("noop");
-        assert_eq!(same.obj.rv, u.obj.rv, "no-op write must not bump resourceVersion");
+        let same = c
+            .update(
+                &leases,
+                Some("default"),
+                "l",
+                None,
+                u.obj.value.clone(),
+                &WriteOpts::default(),
+            )
+            .expect("noop");
+        assert_eq!(
+            same.obj.rv, u.obj.rv,
+            "no-op write must not bump resourceVersion"
+        );
     }
 
     #[test]
     fn finalizers_delay_removal_until_the_last_goes() {
         let c = cluster();
         let nodes = rt(&c, "", "v1", "nodes");
-        c.create(&nodes, None, json!({"metadata": {"name": "n", "finalizers": ["a/x"]}}), &WriteOpts::default()).expect("create");
-        let d = c.delete(&nodes, None, "n", &DeleteOpts::default()).expect("delete");
+        c.create(
+            &nodes,
+            None,
+            json!({"metadata": {"name": "n", "finalizers": ["a/x"]}}),
+            &WriteOpts::default(),
+        )
+        .expect("create");
+        let d = c
+            .delete(&nodes, None, "n", &DeleteOpts::default())
+            .expect("delete");
         assert!(d.obj.value["metadata"]["deletionTimestamp"].is_string());
         assert!(c.get(&nodes, None, "n").is_ok(), "still there");
         let e = c
-            .patch(&nodes, None, "n", None, PatchKind::Merge, br#"{"metadata":{"finalizers":["a/x","b/y"]}}"#, &WriteOpts::default())
+            .patch(
+                &nodes,
+                None,
+                "n",
+                None,
+                PatchKind::Merge,
+                br#"{"metadata":{"finalizers":["a/x","b/y"]}}"#,
+                &WriteOpts::default(),
+            )
             .expect_err("no new finalizers while deleting");
         assert_eq!(e.code, 422);
-        c.patch(&nodes, None, "n", None, PatchKind::Merge, br#"{"metadata":{"finalizers":null}}"#, &WriteOpts::default()).expect("remove finalizer");
+        c.patch(
+            &nodes,
+            None,
+            "n",
+            None,
+            PatchKind::Merge,
+            br#"{"metadata":{"finalizers":null}}"#,
+            &WriteOpts::default(),
+        )
+        .expect("remove finalizer");
         assert_eq!(c.get(&nodes, None, "n").expect_err("gone").code, 404);
     }
 
@@ -1116,13 +1682,45 @@ mod tests {
     fn delete_preconditions() {
         let c = cluster();
         let nodes = rt(&c, "", "v1", "nodes");
-        c.create(&nodes, None, json!({"metadata": {"name": "n"}}), &WriteOpts::default()).expect("create");
-        let e = c.delete(&nodes, None, "n", &DeleteOpts { uid: Some("other".into()), ..Default::default() }).expect_err("uid");
+        c.create(
+            &nodes,
+            None,
+            json!({"metadata": {"name": "n"}}),
+            &WriteOpts::default(),
+        )
+        .expect("create");
+        let e = c
+            .delete(
+                &nodes,
+                None,
+                "n",
+                &DeleteOpts {
+                    uid: Some("other".into()),
+                    ..Default::default()
+                },
+            )
+            .expect_err("uid");
         assert_eq!(e.code, 409);
-        assert!(e.message.contains("Precondition failed: UID in precondition: other"), "{}", e.message);
-        let e = c.delete(&nodes, None, "n", &DeleteOpts { resource_version: Some("1".into()), ..Default::default() }).expect_err("rv");
+        assert!(
+            e.message
+                .contains("Precondition failed: UID in precondition: other"),
+            "{}",
+            e.message
+        );
+        let e = c
+            .delete(
+                &nodes,
+                None,
+                "n",
+                &DeleteOpts {
+                    resource_version: Some("1".into()),
+                    ..Default::default()
+                },
+            )
+            .expect_err("rv");
         assert_eq!(e.code, 409);
-        c.delete(&nodes, None, "n", &DeleteOpts::default()).expect("delete");
+        c.delete(&nodes, None, "n", &DeleteOpts::default())
+            .expect("delete");
     }
 
     fn widget_crd() -> Value {
@@ -1139,33 +1737,86 @@ mod tests {
     #[test]
     fn crd_is_servable_at_once_with_status_split_and_generation() {
         let c = cluster();
-        let crds = rt(&c, "apiextensions.k8s.io", "v1", "customresourcedefinitions");
-        c.create(&crds, None, widget_crd(), &WriteOpts::default()).expect("crd");
+        let crds = rt(
+            &c,
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+        );
+        c.create(&crds, None, widget_crd(), &WriteOpts::default())
+            .expect("crd");
         let w = rt(&c, "example.com", "v1", "widgets");
         let o = c
-            .create(&w, Some("default"), json!({"metadata": {"name": "a"}, "spec": {"junk": 1}, "status": {"ready": true}}), &WriteOpts::default())
+            .create(
+                &w,
+                Some("default"),
+                json!({"metadata": {"name": "a"}, "spec": {"junk": 1}, "status": {"ready": true}}),
+                &WriteOpts::default(),
+            )
             .expect("create");
-        assert_eq!(o.obj.value["spec"], json!({"size": 3}), "defaulted and pruned");
+        assert_eq!(
+            o.obj.value["spec"],
+            json!({"size": 3}),
+            "defaulted and pruned"
+        );
         assert_eq!(o.warnings, vec!["unknown field \"spec.junk\"".to_string()]);
-        assert!(o.obj.value.get("status").is_none(), "status dropped on create");
+        assert!(
+            o.obj.value.get("status").is_none(),
+            "status dropped on create"
+        );
         assert_eq!(o.obj.value["metadata"]["generation"], 1);
         let s = c
-            .patch(&w, Some("default"), "a", Some("status"), PatchKind::Merge, br#"{"status":{"ready":true},"spec":{"size":9}}"#, &WriteOpts::default())
+            .patch(
+                &w,
+                Some("default"),
+                "a",
+                Some("status"),
+                PatchKind::Merge,
+                br#"{"status":{"ready":true},"spec":{"size":9}}"#,
+                &WriteOpts::default(),
+            )
             .expect("status");
         assert_eq!(s.obj.value["status"]["ready"], true);
         assert_eq!(s.obj.value["spec"]["size"], 3, "status writes ignore spec");
         assert_eq!(s.obj.value["metadata"]["generation"], 1);
         let m = c
-            .patch(&w, Some("default"), "a", None, PatchKind::Merge, br#"{"status":{"ready":false},"spec":{"size":9}}"#, &WriteOpts::default())
+            .patch(
+                &w,
+                Some("default"),
+                "a",
+                None,
+                PatchKind::Merge,
+                br#"{"status":{"ready":false},"spec":{"size":9}}"#,
+                &WriteOpts::default(),
+            )
             .expect("main");
-        assert_eq!(m.obj.value["status"]["ready"], true, "main writes ignore status");
+        assert_eq!(
+            m.obj.value["status"]["ready"], true,
+            "main writes ignore status"
+        );
         assert_eq!(m.obj.value["metadata"]["generation"], 2);
         let e = c
-            .patch(&w, Some("default"), "a", None, PatchKind::Merge, br#"{"spec":{"size":0}}"#, &WriteOpts::default())
+            .patch(
+                &w,
+                Some("default"),
+                "a",
+                None,
+                PatchKind::Merge,
+                br#"{"spec":{"size":0}}"#,
+                &WriteOpts::default(),
+            )
             .expect_err("invalid");
         assert_eq!((e.code, e.reason), (422, "Invalid"));
         let e = c
-            .patch(&w, Some("default"), "a", None, PatchKind::Strategic, br#"{"spec":{"size":2}}"#, &WriteOpts::default())
+            .patch(
+                &w,
+                Some("default"),
+                "a",
+                None,
+                PatchKind::Strategic,
+                br#"{"spec":{"size":2}}"#,
+                &WriteOpts::default(),
+            )
             .expect_err("415");
         assert_eq!(e.code, 415);
     }
@@ -1173,17 +1824,53 @@ mod tests {
     #[test]
     fn deleting_a_crd_removes_its_objects_then_itself() {
         let c = cluster();
-        let crds = rt(&c, "apiextensions.k8s.io", "v1", "customresourcedefinitions");
-        c.create(&crds, None, widget_crd(), &WriteOpts::default()).expect("crd");
+        let crds = rt(
+            &c,
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+        );
+        c.create(&crds, None, widget_crd(), &WriteOpts::default())
+            .expect("crd");
         let w = rt(&c, "example.com", "v1", "widgets");
-        c.create(&w, Some("default"), json!({"metadata": {"name": "a", "finalizers": ["x/y"]}}), &WriteOpts::default()).expect("cr");
-        c.delete(&crds, None, "widgets.example.com", &DeleteOpts::default()).expect("delete crd");
-        assert!(c.get(&crds, None, "widgets.example.com").is_ok(), "waits for the finalized object");
-        let e = c.create(&w, Some("default"), json!({"metadata": {"name": "b"}}), &WriteOpts::default()).expect_err("terminating");
+        c.create(
+            &w,
+            Some("default"),
+            json!({"metadata": {"name": "a", "finalizers": ["x/y"]}}),
+            &WriteOpts::default(),
+        )
+        .expect("cr");
+        c.delete(&crds, None, "widgets.example.com", &DeleteOpts::default())
+            .expect("delete crd");
+        assert!(
+            c.get(&crds, None, "widgets.example.com").is_ok(),
+            "waits for the finalized object"
+        );
+        let e = c
+            .create(
+                &w,
+                Some("default"),
+                json!({"metadata": {"name": "b"}}),
+                &WriteOpts::default(),
+            )
+            .expect_err("terminating");
         assert_eq!(e.code, 405);
-        c.patch(&w, Some("default"), "a", None, PatchKind::Json, br#"[{"op":"remove","path":"/metadata/finalizers"}]"#, &WriteOpts::default())
-            .expect("finalize");
-        assert_eq!(c.get(&crds, None, "widgets.example.com").expect_err("gone").code, 404);
+        c.patch(
+            &w,
+            Some("default"),
+            "a",
+            None,
+            PatchKind::Json,
+            br#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+            &WriteOpts::default(),
+        )
+        .expect("finalize");
+        assert_eq!(
+            c.get(&crds, None, "widgets.example.com")
+                .expect_err("gone")
+                .code,
+            404
+        );
         assert!(c.resource("example.com", "v1", "widgets").is_none());
     }
 
@@ -1192,13 +1879,99 @@ mod tests {
         let c = cluster();
         let ns = rt(&c, "", "v1", "namespaces");
         let leases = rt(&c, "coordination.k8s.io", "v1", "leases");
-        c.create(&ns, None, json!({"metadata": {"name": "t"}}), &WriteOpts::default()).expect("ns");
-        c.create(&leases, Some("t"), json!({"metadata": {"name": "l", "finalizers": ["x/y"]}}), &WriteOpts::default()).expect("lease");
-        let d = c.delete(&ns, None, "t", &DeleteOpts::default()).expect("delete");
+        c.create(
+            &ns,
+            None,
+            json!({"metadata": {"name": "t"}}),
+            &WriteOpts::default(),
+        )
+        .expect("ns");
+        c.create(
+            &leases,
+            Some("t"),
+            json!({"metadata": {"name": "l", "finalizers": ["x/y"]}}),
+            &WriteOpts::default(),
+        )
+        .expect("lease");
+        let d = c
+            .delete(&ns, None, "t", &DeleteOpts::default())
+            .expect("delete");
         assert_eq!(d.obj.value["status"]["phase"], "Terminating");
-        assert_eq!(c.create(&leases, Some("t"), json!({"metadata": {"name": "m"}}), &WriteOpts::default()).expect_err("terminating").code, 403);
-        c.patch(&leases, Some("t"), "l", None, PatchKind::Merge, br#"{"metadata":{"finalizers":[]}}"#, &WriteOpts::default()).expect("finalize");
+        assert_eq!(
+            c.create(
+                &leases,
+                Some("t"),
+                json!({"metadata": {"name": "m"}}),
+                &WriteOpts::default()
+            )
+            .expect_err("terminating")
+            .code,
+            403
+        );
+        c.patch(
+            &leases,
+            Some("t"),
+            "l",
+            None,
+            PatchKind::Merge,
+            br#"{"metadata":{"finalizers":[]}}"#,
+            &WriteOpts::default(),
+        )
+        .expect("finalize");
         assert_eq!(c.get(&ns, None, "t").expect_err("gone").code, 404);
+    }
+
+    #[test]
+    fn garbage_collector_deletes_dependents_once_all_owners_are_gone() {
+        let c = cluster();
+        let leases = rt(&c, "coordination.k8s.io", "v1", "leases");
+        let mk = |name: &str, owners: &[&Arc<Stored>], fin: bool| {
+            let refs: Vec<Value> = owners
+                .iter()
+                .map(|o| json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "name": o.value["metadata"]["name"], "uid": o.value["metadata"]["uid"]}))
+                .collect();
+            let mut m = json!({"name": name, "ownerReferences": refs});
+            if fin {
+                m["finalizers"] = json!(["x/y"]);
+            }
+            c.create(
+                &leases,
+                Some("default"),
+                json!({"metadata": m}),
+                &WriteOpts::default(),
+            )
+            .expect("create")
+            .obj
+        };
+        let a = mk("owner-a", &[], false);
+        let b = mk("owner-b", &[], false);
+        mk("only-a", &[&a], false);
+        mk("a-and-b", &[&a, &b], false);
+        mk("a-finalized", &[&a], true);
+        c.delete(&leases, Some("default"), "owner-a", &DeleteOpts::default())
+            .expect("delete");
+        assert_eq!(
+            c.get(&leases, Some("default"), "only-a")
+                .expect_err("collected")
+                .code,
+            404
+        );
+        assert!(
+            c.get(&leases, Some("default"), "a-and-b").is_ok(),
+            "b still owns it"
+        );
+        let f = c
+            .get(&leases, Some("default"), "a-finalized")
+            .expect("finalizer holds it");
+        assert!(f.value["metadata"]["deletionTimestamp"].is_string());
+        c.delete(&leases, Some("default"), "owner-b", &DeleteOpts::default())
+            .expect("delete");
+        assert_eq!(
+            c.get(&leases, Some("default"), "a-and-b")
+                .expect_err("collected")
+                .code,
+            404
+        );
     }
 
     #[test]
@@ -1206,20 +1979,52 @@ mod tests {
         let c = cluster();
         let nodes = rt(&c, "", "v1", "nodes");
         for i in 0..5 {
-            c.create(&nodes, None, json!({"metadata": {"name": format!("n{i}")}}), &WriteOpts::default()).expect("create");
+            c.create(
+                &nodes,
+                None,
+                json!({"metadata": {"name": format!("n{i}")}}),
+                &WriteOpts::default(),
+            )
+            .expect("create");
         }
-        let p1 = c.list(&nodes, None, &ListOpts { limit: Some(2), ..Default::default() }).expect("list");
+        let p1 = c
+            .list(
+                &nodes,
+                None,
+                &ListOpts {
+                    limit: Some(2),
+                    ..Default::default()
+                },
+            )
+            .expect("list");
         assert_eq!(p1.items.len(), 2);
-        c.delete(&nodes, None, "n3", &DeleteOpts::default()).expect("delete");
+        c.delete(&nodes, None, "n3", &DeleteOpts::default())
+            .expect("delete");
         let p2 = c
-            .list(&nodes, None, &ListOpts { limit: Some(10), continue_token: p1.continue_token.clone(), ..Default::default() })
+            .list(
+                &nodes,
+                None,
+                &ListOpts {
+                    limit: Some(10),
+                    continue_token: p1.continue_token.clone(),
+                    ..Default::default()
+                },
+            )
             .expect("page 2");
         assert_eq!(p2.items.len(), 3, "the snapshot still has n3");
         assert_eq!(p2.resource_version, p1.resource_version);
         assert!(p2.continue_token.is_none());
         c.compact();
         let e = c
-            .list(&nodes, None, &ListOpts { limit: Some(10), continue_token: p1.continue_token, ..Default::default() })
+            .list(
+                &nodes,
+                None,
+                &ListOpts {
+                    limit: Some(10),
+                    continue_token: p1.continue_token,
+                    ..Default::default()
+                },
+            )
             .expect_err("compacted");
         assert_eq!(e.code, 410);
     }

@@ -6,7 +6,9 @@ use multi_eni_crd_schema::CrdSchema;
 use serde_json::{Value, json};
 
 use crate::builtin::default_columns;
-use crate::resource::{ColumnSource, Generation, PrinterColumn, ResourceType, metadata_field_labels};
+use crate::resource::{
+    ColumnSource, Generation, PrinterColumn, ResourceType, metadata_field_labels,
+};
 use crate::status::{ApiError, Cause};
 
 /// Finalizer kube-apiserver puts on every CRD so its objects are removed before it goes.
@@ -17,7 +19,12 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
 }
 
 fn invalid(name: &str, field: &str, reason: &str, msg: String) -> ApiError {
-    ApiError::invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, vec![Cause::new(field, reason, msg)])
+    ApiError::invalid(
+        "CustomResourceDefinition",
+        "apiextensions.k8s.io",
+        name,
+        vec![Cause::new(field, reason, msg)],
+    )
 }
 
 /// The resource types a CRD serves (one per served version), or the 422 kube-apiserver would send.
@@ -27,10 +34,20 @@ pub fn resource_types(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
     let plural = s(crd, "/spec/names/plural");
     let kind = s(crd, "/spec/names/kind");
     if group.is_empty() {
-        return Err(invalid(name, "spec.group", "FieldValueRequired", "Required value".into()));
+        return Err(invalid(
+            name,
+            "spec.group",
+            "FieldValueRequired",
+            "Required value".into(),
+        ));
     }
     if plural.is_empty() || kind.is_empty() {
-        return Err(invalid(name, "spec.names.plural", "FieldValueRequired", "Required value".into()));
+        return Err(invalid(
+            name,
+            "spec.names.plural",
+            "FieldValueRequired",
+            "Required value".into(),
+        ));
     }
     if name != format!("{plural}.{group}") {
         return Err(invalid(
@@ -46,23 +63,37 @@ pub fn resource_types(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
             name,
             "spec.scope",
             "FieldValueNotSupported",
-            format!("Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""),
+            format!(
+                "Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""
+            ),
         ));
     }
-    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let storage = versions.iter().filter(|v| v["storage"] == true).count();
     if storage != 1 {
         return Err(invalid(
             name,
             "spec.versions",
             "FieldValueInvalid",
-            format!("Invalid value: {:?}: must have exactly one version marked as storage version", versions.len()),
+            format!(
+                "Invalid value: {:?}: must have exactly one version marked as storage version",
+                versions.len()
+            ),
         ));
     }
     let strings = |ptr: &str| -> Vec<String> {
         crd.pointer(ptr)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let namespaced = scope == "Namespaced";
@@ -137,6 +168,7 @@ pub fn resource_types(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
             field_labels,
             merge_keys: vec![],
             schema,
+            stored_as: None,
         });
     }
     Ok(out)
@@ -211,7 +243,14 @@ mod tests {
         let rts = resource_types(&crd()).expect("valid");
         assert_eq!(rts.len(), 1, "v0 is not served");
         let rt = &rts[0];
-        assert_eq!((rt.kind.as_str(), rt.list_kind.as_str(), rt.singular.as_str()), ("Widget", "WidgetList", "widget"));
+        assert_eq!(
+            (
+                rt.kind.as_str(),
+                rt.list_kind.as_str(),
+                rt.singular.as_str()
+            ),
+            ("Widget", "WidgetList", "widget")
+        );
         assert!(rt.namespaced && rt.status_subresource && rt.custom && rt.schema.is_some());
         let names: Vec<&str> = rt.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, vec!["Name", "Size"]);
@@ -223,7 +262,12 @@ mod tests {
         c["metadata"]["name"] = json!("widget.example.com");
         let e = resource_types(&c).expect_err("bad name");
         assert_eq!(e.code, 422);
-        assert!(e.message.contains("must be spec.names.plural+\".\"+spec.group"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("must be spec.names.plural+\".\"+spec.group"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -41,7 +41,11 @@ impl Verb {
 #[derive(Debug, Clone)]
 pub enum FaultAction {
     /// Reply with this Status (e.g. 500 InternalError, 429 TooManyRequests).
-    Fail { code: u16, reason: &'static str, message: String },
+    Fail {
+        code: u16,
+        reason: &'static str,
+        message: String,
+    },
     /// A 409 Conflict as a stale resourceVersion would cause.
     Conflict,
     /// Wait, then handle the request normally (slow server).
@@ -109,8 +113,14 @@ impl FaultRule {
         self.verb.is_none_or(|v| v == r.verb)
             && self.resource.as_deref().is_none_or(|x| x == r.resource)
             && self.name.as_deref().is_none_or(|x| Some(x) == r.name)
-            && self.namespace.as_deref().is_none_or(|x| Some(x) == r.namespace)
-            && self.subresource.as_deref().is_none_or(|x| Some(x) == r.subresource)
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|x| Some(x) == r.namespace)
+            && self
+                .subresource
+                .as_deref()
+                .is_none_or(|x| Some(x) == r.subresource)
     }
 }
 
@@ -156,9 +166,18 @@ impl Faults {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let hits = Arc::new(AtomicUsize::new(0));
         if let Ok(mut r) = self.rules.lock() {
-            r.push(Armed { id, rule, action, hits: hits.clone() });
+            r.push(Armed {
+                id,
+                rule,
+                action,
+                hits: hits.clone(),
+            });
         }
-        FaultHandle { id, hits, faults: self.clone() }
+        FaultHandle {
+            id,
+            hits,
+            faults: self.clone(),
+        }
     }
 
     /// 500 InternalError for matching requests.
@@ -170,7 +189,14 @@ impl Faults {
             504 => "Timeout",
             _ => "InternalError",
         };
-        self.inject(rule, FaultAction::Fail { code, reason, message: format!("injected fault ({code})") })
+        self.inject(
+            rule,
+            FaultAction::Fail {
+                code,
+                reason,
+                message: format!("injected fault ({code})"),
+            },
+        )
     }
 
     pub fn clear(&self) {
@@ -213,7 +239,11 @@ impl Faults {
 /// The Status a fired fault answers with, when it answers with one.
 pub fn fault_error(action: &FaultAction, facts: &RequestFacts<'_>) -> Option<ApiError> {
     match action {
-        FaultAction::Fail { code, reason, message } => Some(ApiError::new(*code, reason, message.clone())),
+        FaultAction::Fail {
+            code,
+            reason,
+            message,
+        } => Some(ApiError::new(*code, reason, message.clone())),
         FaultAction::Conflict => Some(ApiError::conflict(crate::status::Subject {
             group: "",
             plural: facts.resource,
@@ -235,9 +265,25 @@ mod tests {
     #[test]
     fn rules_match_by_verb_resource_name_and_run_out() {
         let f = Faults::default();
-        let h = f.fail(FaultRule::any().verb(Verb::Update).resource("leases").name("l").times(2), 500);
-        let req = RequestFacts { verb: Verb::Update, resource: "leases", name: Some("l"), namespace: Some("default"), subresource: None };
-        let other = RequestFacts { name: Some("m"), ..req };
+        let h = f.fail(
+            FaultRule::any()
+                .verb(Verb::Update)
+                .resource("leases")
+                .name("l")
+                .times(2),
+            500,
+        );
+        let req = RequestFacts {
+            verb: Verb::Update,
+            resource: "leases",
+            name: Some("l"),
+            namespace: Some("default"),
+            subresource: None,
+        };
+        let other = RequestFacts {
+            name: Some("m"),
+            ..req
+        };
         assert!(f.take(&other).is_none());
         assert!(f.take(&req).is_some());
         assert!(f.take(&req).is_some());

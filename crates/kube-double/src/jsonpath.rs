@@ -12,7 +12,10 @@ enum Step {
 
 fn parse(path: &str) -> Result<Vec<Step>, String> {
     let p = path.trim();
-    let p = p.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(p);
+    let p = p
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .unwrap_or(p);
     let mut steps = vec![];
     let mut rest = p.strip_prefix('$').unwrap_or(p);
     while !rest.is_empty() {
@@ -28,7 +31,9 @@ fn parse(path: &str) -> Result<Vec<Step>, String> {
             if inner == "*" {
                 steps.push(Step::All);
             } else if let Some(f) = inner.strip_prefix("?(").and_then(|x| x.strip_suffix(')')) {
-                let (k, v) = f.split_once("==").ok_or_else(|| format!("unsupported filter {f}"))?;
+                let (k, v) = f
+                    .split_once("==")
+                    .ok_or_else(|| format!("unsupported filter {f}"))?;
                 let key = k
                     .trim()
                     .strip_prefix("@.")
@@ -81,7 +86,10 @@ pub fn select<'a>(obj: &'a Value, path: &str) -> Result<Vec<&'a Value>, String> 
                                 x = x.and_then(|x| x.get(k));
                             }
                             let hit = x.is_some_and(|x| {
-                                scalar_str(x).map(str::to_string).unwrap_or_else(|| x.to_string()) == *value
+                                scalar_str(x)
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| x.to_string())
+                                    == *value
                             });
                             if hit {
                                 next.push(item);
@@ -105,8 +113,14 @@ mod tests {
     fn printer_column_paths() {
         let o = json!({"spec": {"deviceIndex": 2, "subnets": ["a", "b"]},
             "status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "Degraded", "status": "False"}]}});
-        assert_eq!(select(&o, ".spec.deviceIndex").expect("ok"), vec![&json!(2)]);
-        assert_eq!(select(&o, ".spec.subnets[1]").expect("ok"), vec![&json!("b")]);
+        assert_eq!(
+            select(&o, ".spec.deviceIndex").expect("ok"),
+            vec![&json!(2)]
+        );
+        assert_eq!(
+            select(&o, ".spec.subnets[1]").expect("ok"),
+            vec![&json!("b")]
+        );
         assert_eq!(select(&o, ".spec.subnets[*]").expect("ok").len(), 2);
         assert_eq!(
             select(&o, ".status.conditions[?(@.type==\"Degraded\")].status").expect("ok"),

@@ -26,10 +26,23 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 }
 
 /// RFC 6902. A failed `test` or a bad path is a 422, as kube-apiserver answers.
+///
+/// kube-apiserver's JSON patch library lets `test` of an absent path against `null` pass;
+/// kube-rs's finalizer helper relies on that (`test /metadata/finalizers == null`, then `add`).
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
     let ops: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-    json_patch::patch(target, &ops).map_err(|e| ApiError::new(422, "Invalid", e.to_string()))
+    for op in ops.0 {
+        if let json_patch::PatchOperation::Test(t) = &op
+            && t.value.is_null()
+            && target.pointer(t.path.as_str()).is_none_or(Value::is_null)
+        {
+            continue;
+        }
+        json_patch::patch(target, &[op])
+            .map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Where strategic merge finds list merge keys: `Some("")` marks a merged list of scalars
@@ -51,11 +64,20 @@ impl MergeKeys for crate::resource::ResourceType {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// Strategic merge patch of `patch` into `target` at `path` (dotted map keys, lists add nothing).
-pub fn strategic_merge(target: &mut Value, patch: &Value, path: &str, keys: &dyn MergeKeys) -> Result<(), ApiError> {
+pub fn strategic_merge(
+    target: &mut Value,
+    patch: &Value,
+    path: &str,
+    keys: &dyn MergeKeys,
+) -> Result<(), ApiError> {
     let Value::Object(p) = patch else {
         *target = patch.clone();
         return Ok(());
@@ -71,13 +93,19 @@ pub fn strategic_merge(target: &mut Value, patch: &Value, path: &str, keys: &dyn
             *target = Value::Null;
             return Ok(());
         }
-        Some(other) => return Err(ApiError::bad_request(format!("unknown patch type: {other}"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown patch type: {other}"
+            )));
+        }
         None => {}
     }
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
-    let Value::Object(t) = target else { return Ok(()) };
+    let Value::Object(t) = target else {
+        return Ok(());
+    };
     let mut orders = vec![];
     for (k, v) in p {
         if let Some(field) = k.strip_prefix("$setElementOrder/") {
@@ -92,7 +120,9 @@ pub fn strategic_merge(target: &mut Value, patch: &Value, path: &str, keys: &dyn
         }
         if k == "$retainKeys" {
             if let Value::Array(keep) = v {
-                t.retain(|key, _| keep.iter().any(|x| x.as_str() == Some(key)) || p.contains_key(key));
+                t.retain(|key, _| {
+                    keep.iter().any(|x| x.as_str() == Some(key)) || p.contains_key(key)
+                });
             }
             continue;
         }
@@ -108,17 +138,21 @@ pub fn strategic_merge(target: &mut Value, patch: &Value, path: &str, keys: &dyn
                     t.remove(k);
                 }
             }
-            (Some(slot @ Value::Array(_)), Value::Array(items)) => match (keys.merge_key(&sub), slot) {
-                (Some(""), Value::Array(existing)) => {
-                    for item in items {
-                        if !existing.contains(item) {
-                            existing.push(item.clone());
+            (Some(slot @ Value::Array(_)), Value::Array(items)) => {
+                match (keys.merge_key(&sub), slot) {
+                    (Some(""), Value::Array(existing)) => {
+                        for item in items {
+                            if !existing.contains(item) {
+                                existing.push(item.clone());
+                            }
                         }
                     }
+                    (Some(key), Value::Array(existing)) => {
+                        merge_keyed_list(existing, items, key, &sub, keys)?
+                    }
+                    (_, slot) => *slot = strip_directives(v),
                 }
-                (Some(key), Value::Array(existing)) => merge_keyed_list(existing, items, key, &sub, keys)?,
-                (_, slot) => *slot = strip_directives(v),
-            },
+            }
             _ => {
                 t.insert(k.clone(), strip_directives(v));
             }
@@ -133,17 +167,29 @@ pub fn strategic_merge(target: &mut Value, patch: &Value, path: &str, keys: &dyn
     Ok(())
 }
 
-fn merge_keyed_list(existing: &mut Vec<Value>, items: &[Value], key: &str, path: &str, keys: &dyn MergeKeys) -> Result<(), ApiError> {
+fn merge_keyed_list(
+    existing: &mut Vec<Value>,
+    items: &[Value],
+    key: &str,
+    path: &str,
+    keys: &dyn MergeKeys,
+) -> Result<(), ApiError> {
     for item in items {
         let id = item.get(key).cloned();
         let directive = item.get("$patch").and_then(Value::as_str);
-        let pos = id.as_ref().and_then(|id| existing.iter().position(|e| e.get(key) == Some(id)));
+        let pos = id
+            .as_ref()
+            .and_then(|id| existing.iter().position(|e| e.get(key) == Some(id)));
         match (directive, pos) {
             (Some("delete"), Some(i)) => {
                 existing.remove(i);
             }
             (Some("delete"), None) => {}
-            (Some("replace"), _) => return Err(ApiError::bad_request("$patch: replace inside a list item is not supported")),
+            (Some("replace"), _) => {
+                return Err(ApiError::bad_request(
+                    "$patch: replace inside a list item is not supported",
+                ));
+            }
             (_, Some(i)) => strategic_merge(&mut existing[i], item, path, keys)?,
             (_, None) => existing.push(strip_directives(item)),
         }
@@ -153,7 +199,13 @@ fn merge_keyed_list(existing: &mut Vec<Value>, items: &[Value], key: &str, path:
 
 /// Orders a list as `$setElementOrder` says; elements it does not name keep their place at the end.
 fn reorder(list: &mut Vec<Value>, order: &[Value], key: &str) {
-    let ident = |v: &Value| if key.is_empty() { v.clone() } else { v.get(key).cloned().unwrap_or(Value::Null) };
+    let ident = |v: &Value| {
+        if key.is_empty() {
+            v.clone()
+        } else {
+            v.get(key).cloned().unwrap_or(Value::Null)
+        }
+    };
     let mut ordered = vec![];
     for o in order {
         let want = ident(o);
@@ -211,6 +263,18 @@ mod tests {
     }
 
     #[test]
+    fn json_patch_test_null_passes_for_an_absent_path_like_kube_apiserver() {
+        let mut t = json!({"metadata": {"name": "x"}});
+        json_patch(
+            &mut t,
+            &json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}]),
+        )
+        .expect("kube-rs finalizer add");
+        assert_eq!(t["metadata"]["finalizers"], json!(["f"]));
+    }
+
+    #[test]
     fn strategic_merge_merges_conditions_by_type_and_unions_finalizers() {
         let mut t = json!({"metadata": {"finalizers": ["a"]},
             "status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "DiskPressure", "status": "False"}]}});
@@ -218,7 +282,10 @@ mod tests {
             "status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "Extra", "status": "True"}, {"type": "DiskPressure", "$patch": "delete"}]}});
         strategic_merge(&mut t, &p, "", &node_keys).expect("patch");
         assert_eq!(t["metadata"]["finalizers"], json!(["a", "b"]));
-        assert_eq!(t["status"]["conditions"], json!([{"type": "Ready", "status": "True"}, {"type": "Extra", "status": "True"}]));
+        assert_eq!(
+            t["status"]["conditions"],
+            json!([{"type": "Ready", "status": "True"}, {"type": "Extra", "status": "True"}])
+        );
     }
 
     #[test]
@@ -231,14 +298,27 @@ mod tests {
         strategic_merge(&mut t, &p, "", &node_keys).expect("patch");
         assert_eq!(t["metadata"]["labels"], json!({"a": "1"}));
         assert_eq!(t["metadata"]["finalizers"], json!(["y"]));
-        assert_eq!(t["status"]["conditions"], json!([{"type": "B"}, {"type": "A"}]));
-        assert_eq!(t["spec"]["taints"], json!([{"key": "z"}]), "lists without a merge key are replaced");
+        assert_eq!(
+            t["status"]["conditions"],
+            json!([{"type": "B"}, {"type": "A"}])
+        );
+        assert_eq!(
+            t["spec"]["taints"],
+            json!([{"key": "z"}]),
+            "lists without a merge key are replaced"
+        );
     }
 
     #[test]
     fn strategic_merge_patch_replace_directive_replaces_a_map() {
         let mut t = json!({"spec": {"a": 1, "b": 2}});
-        strategic_merge(&mut t, &json!({"spec": {"$patch": "replace", "c": 3}}), "", &node_keys).expect("patch");
+        strategic_merge(
+            &mut t,
+            &json!({"spec": {"$patch": "replace", "c": 3}}),
+            "",
+            &node_keys,
+        )
+        .expect("patch");
         assert_eq!(t, json!({"spec": {"c": 3}}));
     }
 }

@@ -2,6 +2,8 @@
 //! printer columns): everything discovery, routing, tables and write semantics need.
 
 use multi_eni_crd_schema::CrdSchema;
+
+use crate::conversion::Conversion;
 use serde_json::Value;
 
 /// `(group, plural)`: the identity of a store. All served versions of a CRD share one store.
@@ -41,6 +43,7 @@ pub enum BuiltinColumn {
     NodeVersion,
     NodeInternalIp,
     NamespacePhase,
+    PodPhase,
     LeaseHolder,
     EventLastSeen,
     EventType,
@@ -84,6 +87,8 @@ pub struct ResourceType {
     pub merge_keys: Vec<(String, String)>,
     /// Prune/default/validate, for custom resources whose CRD has a schema.
     pub schema: Option<CrdSchema>,
+    /// Kept in another resource's store, converted on the way in and out (events.k8s.io Events).
+    pub stored_as: Option<(GroupResource, Conversion)>,
 }
 
 impl ResourceType {
@@ -92,6 +97,18 @@ impl ResourceType {
             group: self.group.clone(),
             plural: self.plural.clone(),
         }
+    }
+
+    /// The store this resource's objects live in.
+    pub fn store_key(&self) -> GroupResource {
+        match &self.stored_as {
+            Some((gr, _)) => gr.clone(),
+            None => self.group_resource(),
+        }
+    }
+
+    pub fn conversion(&self) -> Option<Conversion> {
+        self.stored_as.as_ref().map(|(_, c)| *c)
     }
 
     /// `v1` or `networking.k8s.aws/v1alpha1`.
@@ -104,7 +121,16 @@ impl ResourceType {
     }
 
     pub fn verbs(&self) -> Vec<&'static str> {
-        vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
     }
 
     /// The JSON path a field selector label reads, if this resource supports it.
@@ -127,7 +153,10 @@ impl ResourceType {
 pub fn metadata_field_labels(namespaced: bool) -> Vec<(String, Vec<String>)> {
     let mut v = vec![("metadata.name".to_string(), path(&["metadata", "name"]))];
     if namespaced {
-        v.push(("metadata.namespace".to_string(), path(&["metadata", "namespace"])));
+        v.push((
+            "metadata.namespace".to_string(),
+            path(&["metadata", "namespace"]),
+        ));
     }
     v
 }

@@ -52,11 +52,16 @@ fn valid_label_key(k: &str) -> bool {
     };
     let name_ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty() && p.len() <= 253 && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c))
+        !p.is_empty()
+            && p.len() <= 253
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c))
     });
     name_ok && prefix_ok
 }
@@ -64,7 +69,8 @@ fn valid_label_key(k: &str) -> bool {
 fn valid_label_value(v: &str) -> bool {
     v.is_empty()
         || (v.len() <= 63
-            && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             && v.starts_with(|c: char| c.is_ascii_alphanumeric())
             && v.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
@@ -106,15 +112,27 @@ impl LabelSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k.trim().to_string(), LabelOp::Eq(v.trim().to_string()))
             } else if let Some((k, v)) = part.split_once('>') {
-                let n = v.trim().parse().map_err(|_| format!("invalid integer value: {v}"))?;
+                let n = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("invalid integer value: {v}"))?;
                 (k.trim().to_string(), LabelOp::Gt(n))
             } else if let Some((k, v)) = part.split_once('<') {
-                let n = v.trim().parse().map_err(|_| format!("invalid integer value: {v}"))?;
+                let n = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("invalid integer value: {v}"))?;
                 (k.trim().to_string(), LabelOp::Lt(n))
             } else if let Some(idx) = part.find(" notin ").or_else(|| part.find(" notin(")) {
-                (part[..idx].trim().to_string(), LabelOp::NotIn(parse_set(&part[idx + 6..])?))
+                (
+                    part[..idx].trim().to_string(),
+                    LabelOp::NotIn(parse_set(&part[idx + 6..])?),
+                )
             } else if let Some(idx) = part.find(" in ").or_else(|| part.find(" in(")) {
-                (part[..idx].trim().to_string(), LabelOp::In(parse_set(&part[idx + 3..])?))
+                (
+                    part[..idx].trim().to_string(),
+                    LabelOp::In(parse_set(&part[idx + 3..])?),
+                )
             } else {
                 (part.to_string(), LabelOp::Exists)
             };
@@ -146,8 +164,12 @@ impl LabelSelector {
             LabelOp::NotEq(v) => get(k) != Some(v.as_str()),
             LabelOp::In(set) => get(k).is_some_and(|x| set.contains(x)),
             LabelOp::NotIn(set) => get(k).is_none_or(|x| !set.contains(x)),
-            LabelOp::Gt(n) => get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x > *n),
-            LabelOp::Lt(n) => get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x < *n),
+            LabelOp::Gt(n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x > *n),
+            LabelOp::Lt(n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x < *n),
         })
     }
 }
@@ -166,11 +188,9 @@ fn split_escaped(s: &str, sep: char) -> Vec<String> {
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
         if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.last_mut().map(|l| {
-                    l.push('\\');
-                    l.push(n)
-                });
+            if let (Some(n), Some(l)) = (chars.next(), out.last_mut()) {
+                l.push('\\');
+                l.push(n);
             }
         } else if c == sep {
             out.push(String::new());
@@ -210,7 +230,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, false, v)
             } else {
-                return Err(format!("invalid selector: '{s}'; can't understand '{part}'"));
+                return Err(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                ));
             };
             let field = field.trim();
             let path = rt
@@ -302,9 +324,16 @@ mod tests {
     #[test]
     fn field_selector_on_name_namespace_and_unsupported_field() {
         let all = builtin_resources();
-        let ev = all.iter().find(|r| r.plural == "events" && r.group.is_empty()).expect("events");
+        let ev = all
+            .iter()
+            .find(|r| r.plural == "events" && r.group.is_empty())
+            .expect("events");
         let o = json!({"metadata": {"name": "e1", "namespace": "default"}, "involvedObject": {"name": "n1", "kind": "Node", "namespace": ""}});
-        let s = FieldSelector::parse("involvedObject.name=n1,involvedObject.namespace=,involvedObject.kind=Node", ev).expect("parse");
+        let s = FieldSelector::parse(
+            "involvedObject.name=n1,involvedObject.namespace=,involvedObject.kind=Node",
+            ev,
+        )
+        .expect("parse");
         assert!(s.matches(&o));
         let s = FieldSelector::parse("metadata.name!=e1", ev).expect("parse");
         assert!(!s.matches(&o));
@@ -317,7 +346,10 @@ mod tests {
     #[test]
     fn field_selector_values_may_escape_commas() {
         let all = builtin_resources();
-        let ev = all.iter().find(|r| r.plural == "events" && r.group.is_empty()).expect("events");
+        let ev = all
+            .iter()
+            .find(|r| r.plural == "events" && r.group.is_empty())
+            .expect("events");
         let s = FieldSelector::parse(r"reason=a\,b", ev).expect("parse");
         assert!(s.matches(&json!({"reason": "a,b"})));
     }

@@ -58,19 +58,31 @@ impl ApiError {
     pub fn not_found(s: Subject<'_>) -> Self {
         ApiError {
             details: Some(s.details()),
-            ..Self::new(404, "NotFound", format!("{} \"{}\" not found", s.qualified(), s.name))
+            ..Self::new(
+                404,
+                "NotFound",
+                format!("{} \"{}\" not found", s.qualified(), s.name),
+            )
         }
     }
 
     /// 404 for a path that names no served resource (kube-apiserver answers with a bare 404 Status).
     pub fn no_route(path: &str) -> Self {
-        Self::new(404, "NotFound", format!("the server could not find the requested resource ({path})"))
+        Self::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
     }
 
     pub fn already_exists(s: Subject<'_>) -> Self {
         ApiError {
             details: Some(s.details()),
-            ..Self::new(409, "AlreadyExists", format!("{} \"{}\" already exists", s.qualified(), s.name))
+            ..Self::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{}\" already exists", s.qualified(), s.name),
+            )
         }
     }
 
@@ -88,7 +100,11 @@ impl ApiError {
             ..Self::new(
                 409,
                 "Conflict",
-                format!("Operation cannot be fulfilled on {} \"{}\": {why}", s.qualified(), s.name),
+                format!(
+                    "Operation cannot be fulfilled on {} \"{}\": {why}",
+                    s.qualified(),
+                    s.name
+                ),
             )
         }
     }
@@ -116,7 +132,11 @@ impl ApiError {
         }
         ApiError {
             details: Some(details),
-            ..Self::new(422, "Invalid", format!("{kind_group} \"{name}\" is invalid: {joined}"))
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{kind_group} \"{name}\" is invalid: {joined}"),
+            )
         }
     }
 
@@ -138,10 +158,6 @@ impl ApiError {
     /// 410 for a resourceVersion older than the kept history, as kube-apiserver's watch cache says it.
     pub fn expired(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
-    }
-
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalError", message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -175,7 +191,11 @@ pub struct Cause {
 }
 
 impl Cause {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Cause {
             field: field.into(),
             reason: reason.into(),
@@ -186,7 +206,7 @@ impl Cause {
     /// The line that goes into the Status message. Messages that already start with the field
     /// (the crd-schema crate's Display form) are used as they are.
     fn line(&self) -> String {
-        if self.field.is_empty() || self.message.starts_with(&self.field) {
+        if self.field.is_empty() || self.message.starts_with(&format!("{}:", self.field)) {
             self.message.clone()
         } else {
             format!("{}: {}", self.field, self.message)
@@ -213,23 +233,40 @@ mod tests {
             "NodeENI",
             "networking.k8s.aws",
             "x",
-            vec![Cause::new("spec.deviceIndex", "FieldValueInvalid", "spec.deviceIndex: Invalid value: 0: too small")],
+            vec![Cause::new(
+                "spec.deviceIndex",
+                "FieldValueInvalid",
+                "spec.deviceIndex: Invalid value: 0: too small",
+            )],
         );
-        assert_eq!(one.message, "NodeENI.networking.k8s.aws \"x\" is invalid: spec.deviceIndex: Invalid value: 0: too small");
+        assert_eq!(
+            one.message,
+            "NodeENI.networking.k8s.aws \"x\" is invalid: spec.deviceIndex: Invalid value: 0: too small"
+        );
         let two = ApiError::invalid(
             "Node",
             "",
             "n",
-            vec![Cause::new("a", "FieldValueRequired", "Required value"), Cause::new("b", "FieldValueInvalid", "bad")],
+            vec![
+                Cause::new("a", "FieldValueRequired", "Required value"),
+                Cause::new("b", "FieldValueInvalid", "bad"),
+            ],
         );
-        assert_eq!(two.message, "Node \"n\" is invalid: [a: Required value, b: bad]");
+        assert_eq!(
+            two.message,
+            "Node \"n\" is invalid: [a: Required value, b: bad]"
+        );
         assert_eq!(two.to_status()["details"]["causes"][1]["field"], "b");
         assert_eq!(two.code, 422);
     }
 
     #[test]
     fn conflict_message_matches_kube_apiserver() {
-        let e = ApiError::conflict(Subject { group: "coordination.k8s.io", plural: "leases", name: "l" });
+        let e = ApiError::conflict(Subject {
+            group: "coordination.k8s.io",
+            plural: "leases",
+            name: "l",
+        });
         assert_eq!(
             e.message,
             "Operation cannot be fulfilled on leases.coordination.k8s.io \"l\": the object has been modified; please apply your changes to the latest version and try again"

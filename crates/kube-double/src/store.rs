@@ -105,10 +105,23 @@ impl Store {
     }
 
     /// Records a change (the object map is already updated by the caller) and wakes watchers.
-    pub fn record(&mut self, kind: ChangeKind, key: ObjKey, obj: Arc<Stored>, prev: Option<Arc<Stored>>) {
+    pub fn record(
+        &mut self,
+        kind: ChangeKind,
+        key: ObjKey,
+        obj: Arc<Stored>,
+        prev: Option<Arc<Stored>>,
+    ) {
         let rv = obj.rv;
         let line = watch_line(kind.as_str(), &obj.bytes);
-        self.history.push_back(Arc::new(Change { kind, rv, key, obj, prev, line }));
+        self.history.push_back(Arc::new(Change {
+            kind,
+            rv,
+            key,
+            obj,
+            prev,
+            line,
+        }));
         while self.history.len() > self.cap {
             if let Some(old) = self.history.pop_front() {
                 self.compacted = old.rv;
@@ -159,7 +172,10 @@ impl Store {
     ) -> (Vec<Arc<Stored>>, Option<ObjKey>) {
         let lower = match (after, namespace) {
             (Some(k), _) => Bound::Excluded(k.clone()),
-            (None, Some(ns)) => Bound::Included(ObjKey { namespace: ns.to_string(), name: String::new() }),
+            (None, Some(ns)) => Bound::Included(ObjKey {
+                namespace: ns.to_string(),
+                name: String::new(),
+            }),
             (None, None) => Bound::Unbounded,
         };
         let in_ns = |k: &ObjKey| namespace.is_none_or(|ns| k.namespace == ns);
@@ -189,10 +205,14 @@ impl Store {
                 }
             }
             Snapshot::Rewound(over) => {
-                let mut cur = self.objects.range((lower.clone(), Bound::Unbounded)).peekable();
+                let mut cur = self
+                    .objects
+                    .range((lower.clone(), Bound::Unbounded))
+                    .peekable();
                 let mut ovr = over.range((lower, Bound::Unbounded)).peekable();
                 loop {
-                    let next: Option<(ObjKey, Option<Arc<Stored>>)> = match (cur.peek(), ovr.peek()) {
+                    let next: Option<(ObjKey, Option<Arc<Stored>>)> = match (cur.peek(), ovr.peek())
+                    {
                         (None, None) => None,
                         (Some((k, s)), None) => {
                             let r = ((*k).clone(), Some((*s).clone()));
@@ -242,13 +262,23 @@ mod tests {
     use serde_json::json;
 
     fn key(n: &str) -> ObjKey {
-        ObjKey { namespace: String::new(), name: n.into() }
+        ObjKey {
+            namespace: String::new(),
+            name: n.into(),
+        }
     }
 
     fn put(s: &mut Store, n: &str, rv: u64) {
-        let obj = Stored::new(json!({"metadata": {"name": n, "resourceVersion": rv.to_string()}}), rv);
+        let obj = Stored::new(
+            json!({"metadata": {"name": n, "resourceVersion": rv.to_string()}}),
+            rv,
+        );
         let prev = s.objects.insert(key(n), obj.clone());
-        let kind = if prev.is_some() { ChangeKind::Modified } else { ChangeKind::Added };
+        let kind = if prev.is_some() {
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Added
+        };
         s.record(kind, key(n), obj, prev);
     }
 
@@ -266,7 +296,12 @@ mod tests {
         put(&mut s, "c", 3);
         assert_eq!(s.compacted, 1);
         assert_eq!(s.changes_after(0, 10).err(), Some(1));
-        let after1: Vec<u64> = s.changes_after(1, 10).expect("kept").iter().map(|c| c.rv).collect();
+        let after1: Vec<u64> = s
+            .changes_after(1, 10)
+            .expect("kept")
+            .iter()
+            .map(|c| c.rv)
+            .collect();
         assert_eq!(after1, vec![2, 3]);
         s.compact(3);
         assert!(s.changes_after(2, 10).is_err());
@@ -290,7 +325,10 @@ mod tests {
         put(&mut s, "e", 7);
         let snap = s.snapshot_at(snap_rv).expect("in history");
         let (p2, more) = s.page(&snap, Some(&next), None, 10, &all);
-        let names: Vec<&str> = p2.iter().map(|o| o.value["metadata"]["name"].as_str().expect("name")).collect();
+        let names: Vec<&str> = p2
+            .iter()
+            .map(|o| o.value["metadata"]["name"].as_str().expect("name"))
+            .collect();
         assert_eq!(names, vec!["c", "d"]);
         assert!(more.is_none());
     }

@@ -41,29 +41,48 @@ pub fn human_duration(d: chrono::Duration) -> String {
         format!("{secs}s")
     } else if mins < 10 {
         let s = secs % 60;
-        if s == 0 { format!("{mins}m") } else { format!("{mins}m{s}s") }
+        if s == 0 {
+            format!("{mins}m")
+        } else {
+            format!("{mins}m{s}s")
+        }
     } else if mins < 180 {
         format!("{mins}m")
     } else if hours < 8 {
         let m = mins % 60;
-        if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") }
+        if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        }
     } else if hours < 48 {
         format!("{hours}h")
     } else if hours < 24 * 8 {
         let h = hours % 24;
-        if h == 0 { format!("{days}d") } else { format!("{days}d{h}h") }
+        if h == 0 {
+            format!("{days}d")
+        } else {
+            format!("{days}d{h}h")
+        }
     } else if hours < 24 * 365 * 2 {
         format!("{days}d")
     } else if hours < 24 * 365 * 8 {
         let d = days % 365;
-        if d == 0 { format!("{}y", days / 365) } else { format!("{}y{d}d", days / 365) }
+        if d == 0 {
+            format!("{}y", days / 365)
+        } else {
+            format!("{}y{d}d", days / 365)
+        }
     } else {
         format!("{}y", days / 365)
     }
 }
 
 fn age_of(ts: Option<&Value>, now: DateTime<Utc>) -> Value {
-    match ts.and_then(Value::as_str).and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
+    match ts
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+    {
         Some(t) => json!(human_duration(now - t.with_timezone(&Utc))),
         None => json!("<unknown>"),
     }
@@ -109,7 +128,11 @@ fn builtin_cell(c: BuiltinColumn, obj: &Value, now: DateTime<Utc>) -> Value {
             }
             roles.sort();
             roles.dedup();
-            json!(if roles.is_empty() { "<none>".to_string() } else { roles.join(",") })
+            json!(if roles.is_empty() {
+                "<none>".to_string()
+            } else {
+                roles.join(",")
+            })
         }
         NodeVersion => json!(str_at(obj, "/status/nodeInfo/kubeletVersion")),
         NodeInternalIp => {
@@ -120,19 +143,30 @@ fn builtin_cell(c: BuiltinColumn, obj: &Value, now: DateTime<Utc>) -> Value {
                 .and_then(|x| x["address"].as_str());
             json!(ip.unwrap_or("<none>"))
         }
-        NamespacePhase => json!(str_at(obj, "/status/phase")),
+        NamespacePhase | PodPhase => json!(str_at(obj, "/status/phase")),
         LeaseHolder => json!(str_at(obj, "/spec/holderIdentity")),
         EventLastSeen => {
-            let ts = ["/lastTimestamp", "/deprecatedLastTimestamp", "/series/lastObservedTime", "/eventTime"]
-                .iter()
-                .find_map(|p| obj.pointer(p).filter(|v| v.is_string()));
-            age_of(ts.or_else(|| obj.pointer("/metadata/creationTimestamp")), now)
+            let ts = [
+                "/lastTimestamp",
+                "/deprecatedLastTimestamp",
+                "/series/lastObservedTime",
+                "/eventTime",
+            ]
+            .iter()
+            .find_map(|p| obj.pointer(p).filter(|v| v.is_string()));
+            age_of(
+                ts.or_else(|| obj.pointer("/metadata/creationTimestamp")),
+                now,
+            )
         }
         EventType => json!(str_at(obj, "/type")),
         EventReason => json!(str_at(obj, "/reason")),
         EventObject => {
             let r = obj.get("involvedObject").or_else(|| obj.get("regarding"));
-            let kind = r.and_then(|r| r["kind"].as_str()).unwrap_or("").to_lowercase();
+            let kind = r
+                .and_then(|r| r["kind"].as_str())
+                .unwrap_or("")
+                .to_lowercase();
             let name = r.and_then(|r| r["name"].as_str()).unwrap_or("");
             json!(format!("{kind}/{name}"))
         }
@@ -155,14 +189,19 @@ fn jsonpath_cell(col: &PrinterColumn, path: &str, obj: &Value, now: DateTime<Utc
     if found.len() > 1 {
         let parts: Vec<String> = found
             .iter()
-            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
             .collect();
         return json!(parts.join(","));
     }
     match (col.type_.as_str(), first) {
-        ("string", Value::String(_)) | ("integer", Value::Number(_)) | ("number", Value::Number(_)) | ("boolean", Value::Bool(_)) => {
-            (*first).clone()
-        }
+        ("string", Value::String(_))
+        | ("integer", Value::Number(_))
+        | ("number", Value::Number(_))
+        | ("boolean", Value::Bool(_)) => (*first).clone(),
         ("string", other) => json!(other.to_string()),
         (_, other) => (*other).clone(),
     }
@@ -209,11 +248,21 @@ pub fn partial_metadata(obj: &Value) -> Value {
 }
 
 /// A whole Table; `with_columns` is false for watch events after the first, like kube-apiserver.
-pub fn table(rt: &ResourceType, objs: &[&Value], include: IncludeObject, metadata: Value, with_columns: bool) -> Value {
+pub fn table(
+    rt: &ResourceType,
+    objs: &[&Value],
+    include: IncludeObject,
+    metadata: Value,
+    with_columns: bool,
+) -> Value {
     let now = Utc::now();
     let rows: Vec<Value> = objs.iter().map(|o| row(rt, o, include, now)).collect();
     let mut t = json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "rows": rows});
-    t["columnDefinitions"] = if with_columns { column_definitions(rt) } else { json!([]) };
+    t["columnDefinitions"] = if with_columns {
+        column_definitions(rt)
+    } else {
+        json!([])
+    };
     t
 }
 
@@ -224,7 +273,16 @@ mod tests {
 
     #[test]
     fn human_duration_matches_kube_formatting() {
-        let cases = [(5, "5s"), (119, "119s"), (150, "2m30s"), (600, "10m"), (3 * 3600 + 60, "3h1m"), (30 * 3600, "30h"), (3 * 86400, "3d"), (400 * 86400, "400d")];
+        let cases = [
+            (5, "5s"),
+            (119, "119s"),
+            (150, "2m30s"),
+            (600, "10m"),
+            (3 * 3600 + 60, "3h1m"),
+            (30 * 3600, "30h"),
+            (3 * 86400, "3d"),
+            (400 * 86400, "400d"),
+        ];
         for (s, want) in cases {
             assert_eq!(human_duration(chrono::Duration::seconds(s)), want, "{s}s");
         }

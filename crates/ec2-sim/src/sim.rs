@@ -1,0 +1,290 @@
+//! [`Ec2Sim`]: the [`Ec2`] port over the simulated account, with server-side throttling,
+//! fault injection, latency and per-operation call counters around every request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use multi_eni_ec2::{
+    AttachEni, AttachResult, BucketId, CreateEni, DescribeQuery, DetachEni, Ec2, Ec2Error,
+    EniAttributeChange, Instance, InstanceTypeLimits, NetworkInterface, Op, Page, SecurityGroup,
+    Subnet, TokenBucket, attach_conflict,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+use crate::config::SimConfig;
+use crate::faults::{Decision, FaultPlan, Faults};
+use crate::state::{SimError, State};
+
+/// Counters for one operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Requests received.
+    pub calls: u64,
+    /// Refused by the server-side token bucket (`RequestLimitExceeded`).
+    pub throttled: u64,
+    /// Failed by an injected error.
+    pub injected_errors: u64,
+    /// Applied, then the response was lost.
+    pub lost_responses: u64,
+    /// Returned an error of any kind (including the above).
+    pub failed: u64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) state: State,
+    pub(crate) faults: Faults,
+    buckets: HashMap<BucketId, TokenBucket>,
+    pub(crate) stats: BTreeMap<Op, CallStats>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("enis", &self.state.enis.len())
+            .field("instances", &self.state.instances.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An in-memory EC2: implements [`Ec2`] faithfully enough that controller behaviour proven
+/// on it holds on EC2, including what moto does not model. See `docs/ec2-simulator.md`.
+#[derive(Debug)]
+pub struct Ec2Sim {
+    pub(crate) config: SimConfig,
+    pub(crate) inner: Mutex<Inner>,
+}
+
+impl Ec2Sim {
+    /// A simulator with `config`.
+    pub fn new(config: SimConfig) -> Ec2Sim {
+        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        Ec2Sim {
+            config,
+            inner: Mutex::new(Inner {
+                state: State::new(rng),
+                faults: Faults::default(),
+                buckets: HashMap::new(),
+                stats: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the fault plan of `op`.
+    pub fn set_faults(&self, op: Op, plan: FaultPlan) {
+        self.lock().faults.set(op, plan);
+    }
+
+    /// The next `n` calls of `op` fail with `code` (nothing applied).
+    pub fn fail_next(&self, op: Op, n: u32, code: &str) {
+        self.lock().faults.fail_next(op, n, code);
+    }
+
+    /// The next `n` calls of `op` are applied, then answered with a transport error.
+    pub fn lose_next_responses(&self, op: Op, n: u32) {
+        self.lock().faults.lose_next(op, n);
+    }
+
+    /// Removes all fault injection.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Counters of `op`.
+    pub fn stats(&self, op: Op) -> CallStats {
+        self.lock().stats.get(&op).copied().unwrap_or_default()
+    }
+
+    /// Counters of every operation called so far.
+    pub fn all_stats(&self) -> BTreeMap<Op, CallStats> {
+        self.lock().stats.clone()
+    }
+
+    /// Requests of `op` received.
+    pub fn calls(&self, op: Op) -> u64 {
+        self.stats(op).calls
+    }
+
+    /// Resets every counter.
+    pub fn reset_stats(&self) {
+        self.lock().stats.clear();
+    }
+
+    /// Front door of every request: count, throttle, decide faults, wait the latency,
+    /// settle and apply, then maybe lose the response.
+    async fn call<T>(
+        &self,
+        op: Op,
+        query: Option<&DescribeQuery>,
+        apply: impl FnOnce(&mut State, Instant, &SimConfig, &Decision) -> Result<T, SimError>,
+    ) -> Result<T, Ec2Error> {
+        let decision = {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            let stats = inner.stats.entry(op).or_default();
+            stats.calls += 1;
+            if self.config.throttling {
+                let id = BucketId::for_request(op, query);
+                let now = Instant::now();
+                let spec = self.config.bucket(id);
+                let bucket = inner
+                    .buckets
+                    .entry(id)
+                    .or_insert_with(|| TokenBucket::new(spec, now));
+                if bucket.try_take(now).is_err() {
+                    stats.throttled += 1;
+                    stats.failed += 1;
+                    return Err(Ec2Error::from_code(
+                        op,
+                        "RequestLimitExceeded",
+                        "Request limit exceeded.",
+                    ));
+                }
+            }
+            let decision = inner.faults.decide(op, &mut inner.state.rng);
+            if let Some(code) = &decision.error {
+                let stats = inner.stats.entry(op).or_default();
+                stats.injected_errors += 1;
+                stats.failed += 1;
+                return Err(Ec2Error::from_code(
+                    op,
+                    code.clone(),
+                    "injected by the simulator",
+                ));
+            }
+            decision
+        };
+        let latency = self.config.base_latency + decision.latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(self.config.real(latency)).await;
+        }
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let now = inner.state.tick(Instant::now());
+        inner.state.settle(now, &self.config);
+        let result = apply(&mut inner.state, now, &self.config, &decision);
+        let stats = inner.stats.entry(op).or_default();
+        if decision.lose_response {
+            stats.lost_responses += 1;
+            stats.failed += 1;
+            return Err(Ec2Error::transport(
+                op,
+                "connection reset before the response arrived (simulated lost response; the request was processed)",
+            ));
+        }
+        result.map_err(|e| {
+            stats.failed += 1;
+            Ec2Error::from_code(op, e.code, e.message)
+        })
+    }
+}
+
+#[async_trait]
+impl Ec2 for Ec2Sim {
+    async fn create_network_interface(
+        &self,
+        req: &CreateEni,
+    ) -> Result<NetworkInterface, Ec2Error> {
+        self.call(Op::CreateNetworkInterface, None, |s, now, cfg, _| {
+            s.create_eni(req, now, cfg)
+        })
+        .await
+    }
+
+    async fn attach_network_interface(&self, req: &AttachEni) -> Result<AttachResult, Ec2Error> {
+        match self
+            .call(Op::AttachNetworkInterface, None, |s, now, cfg, _| {
+                s.attach_eni(req, now, cfg)
+            })
+            .await
+        {
+            Ok(r) => Ok(r),
+            Err(e) => Err(attach_conflict::refine_attach_error(self, req, e).await),
+        }
+    }
+
+    async fn modify_network_interface_attribute(
+        &self,
+        network_interface_id: &str,
+        change: &EniAttributeChange,
+    ) -> Result<(), Ec2Error> {
+        self.call(
+            Op::ModifyNetworkInterfaceAttribute,
+            None,
+            |s, now, cfg, _| s.modify_eni(network_interface_id, change, now, cfg),
+        )
+        .await
+    }
+
+    async fn detach_network_interface(&self, req: &DetachEni) -> Result<(), Ec2Error> {
+        self.call(Op::DetachNetworkInterface, None, |s, now, cfg, d| {
+            s.detach_eni(req, now, cfg, d.stuck_detach)
+        })
+        .await
+    }
+
+    async fn delete_network_interface(&self, network_interface_id: &str) -> Result<(), Ec2Error> {
+        self.call(Op::DeleteNetworkInterface, None, |s, now, cfg, _| {
+            s.delete_eni(network_interface_id, now, cfg)
+        })
+        .await
+    }
+
+    async fn describe_network_interfaces(
+        &self,
+        query: &DescribeQuery,
+    ) -> Result<Page<NetworkInterface>, Ec2Error> {
+        self.call(
+            Op::DescribeNetworkInterfaces,
+            Some(query),
+            |s, now, cfg, _| s.describe_enis(query, now, cfg),
+        )
+        .await
+    }
+
+    async fn describe_instances(&self, query: &DescribeQuery) -> Result<Page<Instance>, Ec2Error> {
+        self.call(Op::DescribeInstances, Some(query), |s, now, cfg, _| {
+            s.describe_instances(query, now, cfg)
+        })
+        .await
+    }
+
+    async fn describe_subnets(&self, query: &DescribeQuery) -> Result<Page<Subnet>, Ec2Error> {
+        self.call(Op::DescribeSubnets, Some(query), |s, _, _, _| {
+            s.describe_subnets(query)
+        })
+        .await
+    }
+
+    async fn describe_security_groups(
+        &self,
+        query: &DescribeQuery,
+    ) -> Result<Page<SecurityGroup>, Ec2Error> {
+        self.call(Op::DescribeSecurityGroups, Some(query), |s, _, _, _| {
+            s.describe_groups(query)
+        })
+        .await
+    }
+
+    async fn describe_instance_types(
+        &self,
+        query: &DescribeQuery,
+    ) -> Result<Page<InstanceTypeLimits>, Ec2Error> {
+        self.call(Op::DescribeInstanceTypes, Some(query), |s, _, _, _| {
+            s.describe_types(query)
+        })
+        .await
+    }
+}
