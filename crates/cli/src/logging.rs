@@ -27,7 +27,9 @@ impl LogArgs {
     pub fn init(&self) -> anyhow::Result<()> {
         let filter = EnvFilter::try_new(&self.log)
             .map_err(|e| anyhow::anyhow!("--log {:?} is not a valid filter: {e}", self.log))?;
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
         let result = match self.log_format {
             LogFormat::Text => builder.try_init(),
             LogFormat::Json => builder.json().try_init(),

@@ -27,16 +27,25 @@ enum Command {
     /// Print the NodeENI and ENIAttachment CustomResourceDefinitions as YAML (or write them to a
     /// directory, one file each).
     Crd(commands::crd::CrdArgs),
+    /// Run the embedded default: a Kubernetes API server double with the CRDs, simulated nodes
+    /// and a sample NodeENI, all in-process on 127.0.0.1, with a kubeconfig for kubectl.
+    Sandbox(commands::sandbox::SandboxArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd(args) => commands::crd::run(&args),
+        Command::Sandbox(args) => {
+            cli.logging.init()?;
+            runtime()?.block_on(commands::sandbox::run(&args, shutdown::signal()))
+        }
         Command::Agent(args) => {
             cli.logging.init()?;
             runtime()?.block_on(async {
-                multi_eni_agent::run(args, shutdown::signal()).await.map_err(anyhow::Error::from)
+                multi_eni_agent::run(args, shutdown::signal())
+                    .await
+                    .map_err(anyhow::Error::from)
             })
         }
     }
@@ -46,5 +55,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     // kube's rustls and the AWS SDK could each pick a crypto backend; with two compiled in,
     // rustls refuses to guess and panics at the first TLS connection. Choose one, once.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -1822,6 +1822,64 @@ mod tests {
     }
 
     #[test]
+    fn cel_rules_of_the_crd_are_enforced_including_transition_rules() {
+        let c = cluster();
+        let crds = rt(
+            &c,
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+        );
+        let mut crd = widget_crd();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"] = json!([
+            {"rule": "self.size <= 10", "message": "size is at most 10"},
+            {"rule": "self.size >= oldSelf.size", "message": "size may not shrink"}
+        ]);
+        c.create(&crds, None, crd, &WriteOpts::default())
+            .expect("crd");
+        let w = rt(&c, "example.com", "v1", "widgets");
+        let e = c
+            .create(
+                &w,
+                Some("default"),
+                json!({"metadata": {"name": "big"}, "spec": {"size": 11}}),
+                &WriteOpts::default(),
+            )
+            .expect_err("too big");
+        assert_eq!(e.code, 422);
+        assert!(e.message.contains("size is at most 10"), "{}", e.message);
+        c.create(
+            &w,
+            Some("default"),
+            json!({"metadata": {"name": "a"}, "spec": {"size": 5}}),
+            &WriteOpts::default(),
+        )
+        .expect("ok");
+        let e = c
+            .patch(
+                &w,
+                Some("default"),
+                "a",
+                None,
+                PatchKind::Merge,
+                br#"{"spec":{"size":4}}"#,
+                &WriteOpts::default(),
+            )
+            .expect_err("shrink");
+        assert!(e.message.contains("size may not shrink"), "{}", e.message);
+        c.patch(
+            &w,
+            Some("default"),
+            "a",
+            None,
+            PatchKind::Merge,
+            br#"{"spec":{"size":6}}"#,
+            &WriteOpts::default(),
+        )
+        .expect("grow");
+    }
+
+    #[test]
     fn deleting_a_crd_removes_its_objects_then_itself() {
         let c = cluster();
         let crds = rt(

@@ -159,7 +159,7 @@ pub async fn create_with_unknown_group_is_group_not_found(w: &dyn World) {
             ErrorKind::NotFound(Resource::SecurityGroup),
             "{err}"
         ),
-        Ok(eni) if !w.models(Behaviour::ParameterValidation) => {
+        Ok(eni) if !w.models(Behaviour::GroupValidation) => {
             not_modelled(
                 w,
                 "create_with_unknown_group",
@@ -525,7 +525,7 @@ pub async fn modify_security_groups_and_description(w: &dyn World) {
 
 /// A group from another VPC (or an unknown one) is refused.
 pub async fn modify_with_group_from_another_vpc_is_refused(w: &dyn World) {
-    if !w.models(Behaviour::ParameterValidation) {
+    if !w.models(Behaviour::GroupValidation) {
         return not_modelled(
             w,
             "modify_with_group_from_another_vpc",
@@ -1224,7 +1224,7 @@ pub async fn lookups_resolve_names_within_the_vpc_and_name_candidates(w: &dyn Wo
 
 /// IDs together with MaxResults is refused.
 pub async fn ids_with_max_results_is_invalid_input(w: &dyn World) {
-    if !w.models(Behaviour::ParameterValidation) {
+    if !w.models(Behaviour::IdsWithMaxResults) {
         return not_modelled(w, "ids_with_max_results", "MaxResults with IDs");
     }
     let fx = Fixture::new(w).await;
@@ -1238,9 +1238,6 @@ pub async fn ids_with_max_results_is_invalid_input(w: &dyn World) {
 
 /// A filter name EC2 does not know is refused rather than ignored.
 pub async fn unknown_filter_name_is_invalid_input(w: &dyn World) {
-    if !w.models(Behaviour::ParameterValidation) {
-        return not_modelled(w, "unknown_filter_name", "unknown filter names");
-    }
     let _fx = Fixture::new(w).await;
     let err = w
         .ec2()
@@ -1250,5 +1247,14 @@ pub async fn unknown_filter_name_is_invalid_input(w: &dyn World) {
         )]))
         .await
         .expect_err("unknown filter");
+    if !w.models(Behaviour::UnknownFilterNames) {
+        not_modelled(w, "unknown_filter_name", "unknown filter names");
+        assert_eq!(
+            err.kind,
+            ErrorKind::Transient,
+            "moto answers HTTP 500: {err}"
+        );
+        return;
+    }
     assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
 }

@@ -5,7 +5,7 @@
 //! A [`World`] is an `Arc<dyn Ec2>` plus the power to set up what the port cannot create
 //! (VPCs, subnets, groups, instances). Where a world does not model a behaviour
 //! ([`World::models`] returns false — moto for device-index conflicts, limits, attach states,
-//! DeleteOnTermination, ClientToken, some filters), the case says so and asserts the
+//! DeleteOnTermination, ClientToken, some filters, group checks), the case says so and asserts the
 //! behaviour only where it is modelled; for the most important gaps it pins what moto does
 //! instead, so a moto upgrade that closes a gap shows up.
 //!
@@ -54,9 +54,12 @@ pub enum Behaviour {
     AzMismatch,
     /// `NetworkCardIndex` is honoured.
     NetworkCards,
-    /// Requests EC2 rejects as malformed are rejected (IDs with MaxResults, unknown filters,
-    /// unknown security groups on modify).
-    ParameterValidation,
+    /// Security groups are checked on create and modify (unknown, or of another VPC).
+    GroupValidation,
+    /// An unknown filter name is `InvalidParameterValue`.
+    UnknownFilterNames,
+    /// `MaxResults` together with IDs is refused.
+    IdsWithMaxResults,
     /// Subnets' free-address counts track interfaces.
     FreeAddressAccounting,
 }

@@ -135,3 +135,52 @@ async fn discovery_finds_builtins_and_a_fresh_crd() {
         );
     }
 }
+
+#[tokio::test]
+async fn delete_collection_and_metadata_only_reads() {
+    let server = start().await;
+    let nodes: Api<Node> = Api::all(server.client().expect("client"));
+    for (n, p) in [("a", "x"), ("b", "y"), ("c", "x")] {
+        nodes
+            .create(&PostParams::default(), &node(n, p))
+            .await
+            .expect("create");
+    }
+    let meta = nodes
+        .get_metadata("a")
+        .await
+        .expect("PartialObjectMetadata");
+    assert_eq!(
+        meta.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("pool"))
+            .map(String::as_str),
+        Some("x")
+    );
+    let metas = nodes
+        .list_metadata(&ListParams::default().labels("pool=x"))
+        .await
+        .expect("PartialObjectMetadataList");
+    assert_eq!(metas.items.len(), 2);
+
+    let gone = nodes
+        .delete_collection(
+            &kube::api::DeleteParams::default(),
+            &ListParams::default().labels("pool=x"),
+        )
+        .await
+        .expect("deletecollection");
+    let gone: Vec<String> = gone
+        .left()
+        .expect("a list of what was deleted")
+        .items
+        .iter()
+        .map(|n| n.name_any())
+        .collect();
+    assert_eq!(gone, ["a", "c"]);
+    assert_eq!(
+        names(&nodes.list(&ListParams::default()).await.expect("list")),
+        ["b"]
+    );
+}
