@@ -25,8 +25,13 @@ fn eni_xml(id: &str) -> String {
 }
 
 fn describe_enis_xml(ids: &[&str], next: Option<&str>) -> String {
-    let items: String = ids.iter().map(|id| format!("<item>{}</item>", eni_xml(id))).collect();
-    let next = next.map(|t| format!("<nextToken>{t}</nextToken>")).unwrap_or_default();
+    let items: String = ids
+        .iter()
+        .map(|id| format!("<item>{}</item>", eni_xml(id)))
+        .collect();
+    let next = next
+        .map(|t| format!("<nextToken>{t}</nextToken>"))
+        .unwrap_or_default();
     format!(
         "<DescribeNetworkInterfacesResponse {NS}><requestId>r</requestId>\
          <networkInterfaceSet>{items}</networkInterfaceSet>{next}</DescribeNetworkInterfacesResponse>"
@@ -59,14 +64,28 @@ async fn create_sends_client_token_tags_groups_and_description() {
     assert_eq!(p("SecurityGroupId.1"), Some("sg-1"));
     assert_eq!(p("SecurityGroupId.2"), Some("sg-2"));
     assert_eq!(p("Description"), Some("d"));
-    assert_eq!(p("TagSpecification.1.ResourceType"), Some("network-interface"));
-    assert_eq!(p("TagSpecification.1.Tag.1.Key"), Some("multi-eni.k8s.aws/cluster"));
+    assert_eq!(
+        p("TagSpecification.1.ResourceType"),
+        Some("network-interface")
+    );
+    assert_eq!(
+        p("TagSpecification.1.Tag.1.Key"),
+        Some("multi-eni.k8s.aws/cluster")
+    );
     assert_eq!(p("TagSpecification.1.Tag.1.Value"), Some("c1"));
     assert_eq!(eni.id, "eni-1");
-    assert_eq!(eni.mac_address, "02:ab:00:00:00:01", "MACs are normalised to lower case");
+    assert_eq!(
+        eni.mac_address, "02:ab:00:00:00:01",
+        "MACs are normalised to lower case"
+    );
     assert_eq!(eni.status, EniStatus::Available);
     assert_eq!(eni.security_group_ids, vec!["sg-1".to_string()]);
-    assert_eq!(eni.tags.get("multi-eni.k8s.aws/cluster").map(String::as_str), Some("c1"));
+    assert_eq!(
+        eni.tags
+            .get("multi-eni.k8s.aws/cluster")
+            .map(String::as_str),
+        Some("c1")
+    );
 }
 
 #[tokio::test]
@@ -77,28 +96,45 @@ async fn describe_walks_next_tokens_one_request_per_page() {
     ])
     .await;
     let (ec2, _) = support::adapter(&server.endpoint);
-    let query = DescribeQuery::filters(vec![Filter::tag("multi-eni.k8s.aws/cluster", "c1")]).page_size(5);
+    let query =
+        DescribeQuery::filters(vec![Filter::tag("multi-eni.k8s.aws/cluster", "c1")]).page_size(5);
     let items = collect_pages(Op::DescribeNetworkInterfaces, query, |q| {
         let ec2 = &ec2;
         async move { ec2.describe_network_interfaces(&q).await }
     })
     .await
     .expect("pages");
-    assert_eq!(items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["eni-1", "eni-2", "eni-3"]);
+    assert_eq!(
+        items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["eni-1", "eni-2", "eni-3"]
+    );
     let sent = server.requests();
     assert_eq!(sent.len(), 2, "one request per page");
     for r in &sent {
         assert_eq!(r.params.get("MaxResults").map(String::as_str), Some("5"));
-        assert_eq!(r.params.get("Filter.1.Name").map(String::as_str), Some("tag:multi-eni.k8s.aws/cluster"));
-        assert_eq!(r.params.get("Filter.1.Value.1").map(String::as_str), Some("c1"));
+        assert_eq!(
+            r.params.get("Filter.1.Name").map(String::as_str),
+            Some("tag:multi-eni.k8s.aws/cluster")
+        );
+        assert_eq!(
+            r.params.get("Filter.1.Value.1").map(String::as_str),
+            Some("c1")
+        );
     }
     assert_eq!(sent[0].params.get("NextToken"), None);
-    assert_eq!(sent[1].params.get("NextToken").map(String::as_str), Some("page-2"));
+    assert_eq!(
+        sent[1].params.get("NextToken").map(String::as_str),
+        Some("page-2")
+    );
 }
 
 #[tokio::test]
 async fn modify_sends_exactly_one_attribute_per_request() {
-    let ok = || Reply::ok(format!("<ModifyNetworkInterfaceAttributeResponse {NS}><requestId>r</requestId><return>true</return></ModifyNetworkInterfaceAttributeResponse>"));
+    let ok = || {
+        Reply::ok(format!(
+            "<ModifyNetworkInterfaceAttributeResponse {NS}><requestId>r</requestId><return>true</return></ModifyNetworkInterfaceAttributeResponse>"
+        ))
+    };
     let server = Scripted::start(vec![ok(), ok(), ok()]).await;
     let (ec2, _) = support::adapter(&server.endpoint);
     for change in [
@@ -109,7 +145,9 @@ async fn modify_sends_exactly_one_attribute_per_request() {
             delete_on_termination: true,
         },
     ] {
-        ec2.modify_network_interface_attribute("eni-1", &change).await.expect("modify");
+        ec2.modify_network_interface_attribute("eni-1", &change)
+            .await
+            .expect("modify");
     }
     let sent = server.requests();
     let keys = |i: usize| -> Vec<String> {
@@ -122,14 +160,30 @@ async fn modify_sends_exactly_one_attribute_per_request() {
     };
     assert_eq!(keys(0), ["SecurityGroupId.1", "SecurityGroupId.2"]);
     assert_eq!(keys(1), ["Description.Value"]);
-    assert_eq!(keys(2), ["Attachment.AttachmentId", "Attachment.DeleteOnTermination"]);
-    assert_eq!(sent[2].params.get("Attachment.DeleteOnTermination").map(String::as_str), Some("true"));
-    assert!(sent.iter().all(|r| r.params.get("NetworkInterfaceId").map(String::as_str) == Some("eni-1")));
+    assert_eq!(
+        keys(2),
+        ["Attachment.AttachmentId", "Attachment.DeleteOnTermination"]
+    );
+    assert_eq!(
+        sent[2]
+            .params
+            .get("Attachment.DeleteOnTermination")
+            .map(String::as_str),
+        Some("true")
+    );
+    assert!(
+        sent.iter()
+            .all(|r| r.params.get("NetworkInterfaceId").map(String::as_str) == Some("eni-1"))
+    );
 }
 
 #[tokio::test]
 async fn detach_sends_force_only_when_forced() {
-    let ok = || Reply::ok(format!("<DetachNetworkInterfaceResponse {NS}><requestId>r</requestId><return>true</return></DetachNetworkInterfaceResponse>"));
+    let ok = || {
+        Reply::ok(format!(
+            "<DetachNetworkInterfaceResponse {NS}><requestId>r</requestId><return>true</return></DetachNetworkInterfaceResponse>"
+        ))
+    };
     let server = Scripted::start(vec![ok(), ok()]).await;
     let (ec2, _) = support::adapter(&server.endpoint);
     for force in [false, true] {
@@ -142,8 +196,14 @@ async fn detach_sends_force_only_when_forced() {
     }
     let sent = server.requests();
     assert_eq!(sent[0].params.get("Force"), None);
-    assert_eq!(sent[1].params.get("Force").map(String::as_str), Some("true"));
-    assert_eq!(sent[1].params.get("AttachmentId").map(String::as_str), Some("eni-attach-1"));
+    assert_eq!(
+        sent[1].params.get("Force").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        sent[1].params.get("AttachmentId").map(String::as_str),
+        Some("eni-attach-1")
+    );
 }
 
 #[tokio::test]
@@ -156,13 +216,20 @@ async fn throttled_attempts_are_retried_charged_to_the_bucket_and_counted() {
     .await;
     let (ec2, registry) = support::adapter(&server.endpoint);
     let query = DescribeQuery::filters(vec![Filter::tag_key("k")]);
-    let page = ec2.describe_network_interfaces(&query).await.expect("third attempt succeeds");
+    let page = ec2
+        .describe_network_interfaces(&query)
+        .await
+        .expect("third attempt succeeds");
     assert_eq!(page.items.len(), 1);
     assert_eq!(server.requests().len(), 3, "standard mode, 3 attempts");
     // 1 token for the first attempt, 1 charged per retry, and each throttle drained the
     // bucket: it is at or below zero now.
     let bucket = BucketId::Api(Op::DescribeNetworkInterfaces);
-    assert!(ec2.limiter().available(bucket) <= 0.0, "{}", ec2.limiter().available(bucket));
+    assert!(
+        ec2.limiter().available(bucket) <= 0.0,
+        "{}",
+        ec2.limiter().available(bucket)
+    );
     let text = support::exposition(&registry);
     for line in [
         "multi_eni_ec2_requests_total{op=\"DescribeNetworkInterfaces\"} 1",
@@ -171,7 +238,10 @@ async fn throttled_attempts_are_retried_charged_to_the_bucket_and_counted() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
-    assert!(!text.contains("multi_eni_ec2_errors_total{op=\"DescribeNetworkInterfaces\""), "{text}");
+    assert!(
+        !text.contains("multi_eni_ec2_errors_total{op=\"DescribeNetworkInterfaces\""),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -179,28 +249,51 @@ async fn exhausted_throttling_is_classified_throttled() {
     let throttle = || Reply::error(503, "RequestLimitExceeded", "Request limit exceeded.");
     let server = Scripted::start(vec![throttle(), throttle(), throttle()]).await;
     let (ec2, registry) = support::adapter(&server.endpoint);
-    let err = ec2.delete_network_interface("eni-1").await.expect_err("throttled 3 times");
+    let err = ec2
+        .delete_network_interface("eni-1")
+        .await
+        .expect_err("throttled 3 times");
     assert_eq!(err.kind, ErrorKind::Throttled);
     assert_eq!(err.code.as_deref(), Some("RequestLimitExceeded"));
     assert_eq!(err.request_id.as_deref(), Some("req-RequestLimitExceeded"));
-    assert!(
-        support::exposition(&registry)
-            .contains("multi_eni_ec2_errors_total{op=\"DeleteNetworkInterface\",class=\"throttled\"} 1")
-    );
+    assert!(support::exposition(&registry).contains(
+        "multi_eni_ec2_errors_total{op=\"DeleteNetworkInterface\",class=\"throttled\"} 1"
+    ));
 }
 
 #[tokio::test]
 async fn client_errors_are_classified_by_code_and_not_retried() {
     let table = [
-        ("InvalidNetworkInterfaceID.NotFound", ErrorKind::NotFound(Resource::NetworkInterface)),
-        ("InvalidAttachmentID.NotFound", ErrorKind::NotFound(Resource::Attachment)),
+        (
+            "InvalidNetworkInterfaceID.NotFound",
+            ErrorKind::NotFound(Resource::NetworkInterface),
+        ),
+        (
+            "InvalidAttachmentID.NotFound",
+            ErrorKind::NotFound(Resource::Attachment),
+        ),
         ("UnauthorizedOperation", ErrorKind::Permission),
         ("InvalidNetworkInterface.InUse", ErrorKind::IncorrectState),
-        ("IdempotentParameterMismatch", ErrorKind::IdempotencyMismatch),
-        ("AttachmentLimitExceeded", ErrorKind::AttachmentLimitExceeded),
-        ("InsufficientFreeAddressesInSubnet", ErrorKind::QuotaExceeded),
+        (
+            "IdempotentParameterMismatch",
+            ErrorKind::IdempotencyMismatch,
+        ),
+        (
+            "AttachmentLimitExceeded",
+            ErrorKind::AttachmentLimitExceeded,
+        ),
+        (
+            "InsufficientFreeAddressesInSubnet",
+            ErrorKind::QuotaExceeded,
+        ),
     ];
-    let server = Scripted::start(table.iter().map(|(code, _)| Reply::error(400, code, "m")).collect()).await;
+    let server = Scripted::start(
+        table
+            .iter()
+            .map(|(code, _)| Reply::error(400, code, "m"))
+            .collect(),
+    )
+    .await;
     let (ec2, _) = support::adapter(&server.endpoint);
     for (code, kind) in &table {
         let err = ec2.delete_network_interface("eni-1").await.expect_err(code);
@@ -213,7 +306,10 @@ async fn client_errors_are_classified_by_code_and_not_retried() {
 
 #[tokio::test]
 async fn a_codeless_server_error_is_transient_after_retries() {
-    let html = || Reply { status: 500, body: "<html>oops</html>".into() };
+    let html = || Reply {
+        status: 500,
+        body: "<html>oops</html>".into(),
+    };
     let server = Scripted::start(vec![html(), html(), html()]).await;
     let (ec2, _) = support::adapter(&server.endpoint);
     let err = ec2
@@ -285,8 +381,17 @@ async fn an_occupied_device_index_costs_one_describe_and_is_reported_as_such() {
         .expect_err("taken");
     assert_eq!(err.kind, ErrorKind::DeviceIndexInUse, "{err}");
     assert!(err.message.contains("eni-cni"), "{}", err.message);
-    assert_eq!(server.actions(), ["AttachNetworkInterface", "DescribeInstances"]);
-    assert_eq!(server.requests()[1].params.get("InstanceId.1").map(String::as_str), Some("i-1"));
+    assert_eq!(
+        server.actions(),
+        ["AttachNetworkInterface", "DescribeInstances"]
+    );
+    assert_eq!(
+        server.requests()[1]
+            .params
+            .get("InstanceId.1")
+            .map(String::as_str),
+        Some("i-1")
+    );
 }
 
 #[tokio::test]
@@ -307,7 +412,13 @@ async fn other_invalid_attach_parameters_stay_invalid_input() {
         .await
         .expect_err("bad");
     assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
-    assert_eq!(server.requests()[0].params.get("NetworkCardIndex").map(String::as_str), Some("0"));
+    assert_eq!(
+        server.requests()[0]
+            .params
+            .get("NetworkCardIndex")
+            .map(String::as_str),
+        Some("0")
+    );
 }
 
 #[tokio::test]
@@ -330,7 +441,10 @@ async fn instances_and_instance_types_are_read_from_their_documents() {
     assert_eq!(i.instance_type, "m5.large");
     assert_eq!(i.availability_zone, "us-east-1a");
     assert_eq!(
-        i.network_interfaces.iter().map(|n| n.device_index).collect::<Vec<_>>(),
+        i.network_interfaces
+            .iter()
+            .map(|n| n.device_index)
+            .collect::<Vec<_>>(),
         [0, 2]
     );
     let t = &ec2
@@ -340,9 +454,16 @@ async fn instances_and_instance_types_are_read_from_their_documents() {
         .items[0];
     assert_eq!(t.max_network_interfaces, 16);
     assert_eq!(t.max_network_cards, 2);
-    assert_eq!(t.network_cards.iter().map(|c| c.index).collect::<Vec<_>>(), [0, 1], "sorted by card");
     assert_eq!(
-        server.requests()[1].params.get("InstanceType.1").map(String::as_str),
+        t.network_cards.iter().map(|c| c.index).collect::<Vec<_>>(),
+        [0, 1],
+        "sorted by card"
+    );
+    assert_eq!(
+        server.requests()[1]
+            .params
+            .get("InstanceType.1")
+            .map(String::as_str),
         Some("c6in.32xlarge")
     );
 }
