@@ -309,6 +309,7 @@ async fn a_codeless_server_error_is_transient_after_retries() {
     let html = || Reply {
         status: 500,
         body: "<html>oops</html>".into(),
+        request_id: None,
     };
     let server = Scripted::start(vec![html(), html(), html()]).await;
     let (ec2, _) = support::adapter(&server.endpoint);

@@ -140,7 +140,7 @@ fn decode_token(token: &str) -> Result<String, SimError> {
         code: "InvalidNextToken".to_string(),
         message: "The specified token is invalid".to_string(),
     };
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Result<Vec<u8>, _> = (0..token.len())

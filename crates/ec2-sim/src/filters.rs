@@ -353,5 +353,29 @@ mod tests {
             matches(&e, &[f("no-such-filter", &["x"])]),
             Err("no-such-filter".into())
         );
+        assert_eq!(
+            unknown_filter::<NetworkInterface>(&[f("tag:x", &["y"]), f("bogus", &[])]),
+            Some("bogus")
+        );
+    }
+
+    #[test]
+    fn every_listed_filter_has_values_and_unlisted_ones_none() {
+        let e = eni(&[]);
+        for name in NetworkInterface::FILTERS {
+            assert!(e.values(name).is_some(), "{name}");
+        }
+        assert!(e.values("bogus").is_none());
+        let s = Subnet {
+            id: "subnet-1".into(),
+            vpc_id: "vpc-1".into(),
+            availability_zone: "a".into(),
+            cidr_block: "10.0.0.0/24".into(),
+            available_ip_address_count: 1,
+            tags: Tags::new(),
+        };
+        for name in Subnet::FILTERS {
+            assert!(s.values(name).is_some(), "{name}");
+        }
     }
 }

@@ -120,7 +120,7 @@ impl Lookups {
                 cache.insert(s.id.clone(), s, now);
             }
         }
-        self.from_cache(&self.subnets, ids, "subnet")
+        self.cached(&self.subnets, ids, "subnet")
     }
 
     /// One subnet by ID.
@@ -173,7 +173,7 @@ impl Lookups {
                 cache.insert(g.id.clone(), g, now);
             }
         }
-        self.from_cache(&self.groups, ids, "security group")
+        self.cached(&self.groups, ids, "security group")
     }
 
     /// One security group by ID.
@@ -246,7 +246,7 @@ impl Lookups {
         lock(&self.subnets).remove(&id.to_string());
     }
 
-    fn from_cache<V: Clone>(
+    fn cached<V: Clone>(
         &self,
         cache: &Mutex<TtlCache<String, V>>,
         ids: &[String],

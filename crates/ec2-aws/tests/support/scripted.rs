@@ -31,6 +31,8 @@ pub struct Recorded {
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    /// Sent as `x-amzn-requestid`, where the SDK reads request IDs from.
+    pub request_id: Option<String>,
 }
 
 impl Reply {
@@ -38,6 +40,7 @@ impl Reply {
         Reply {
             status: 200,
             body: body.into(),
+            request_id: None,
         }
     }
 
@@ -45,6 +48,7 @@ impl Reply {
     pub fn error(status: u16, code: &str, message: &str) -> Reply {
         Reply {
             status,
+            request_id: Some(format!("req-{code}")),
             body: format!(
                 r#"<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>req-{code}</RequestID></Response>"#
             ),
@@ -135,9 +139,13 @@ async fn answer(state: &Mutex<Shared>, req: Request<Incoming>) -> Response<Full<
     let reply = reply.unwrap_or_else(|| {
         Reply::error(500, "ScriptExhausted", "no reply scripted for this request")
     });
-    Response::builder()
+    let mut response = Response::builder()
         .status(reply.status)
-        .header("content-type", "text/xml;charset=UTF-8")
+        .header("content-type", "text/xml;charset=UTF-8");
+    if let Some(id) = &reply.request_id {
+        response = response.header("x-amzn-requestid", id);
+    }
+    response
         .body(Full::new(Bytes::from(reply.body)))
         .expect("response")
 }
