@@ -42,20 +42,31 @@ pub struct AddressError {
     value: String,
 }
 
+impl AddressError {
+    fn new(what: &'static str, value: &str) -> Self {
+        AddressError {
+            what,
+            value: value.to_owned(),
+        }
+    }
+}
+
+/// Exactly `len` hex digits. Checked before `from_str_radix`, which also takes a leading `+`.
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
 impl FromStr for MacAddr {
     type Err = AddressError;
 
     /// Accepts `aa:bb:cc:dd:ee:ff` and `aa-bb-cc-dd-ee-ff`, any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || AddressError {
-            what: "MAC address",
-            value: s.to_owned(),
-        };
+        let err = || AddressError::new("MAC address", s);
         let mut out = [0u8; 6];
         let mut parts = s.trim().split([':', '-']);
         for byte in &mut out {
             let part = parts.next().ok_or_else(err)?;
-            if part.len() != 2 {
+            if !is_hex(part, 2) {
                 return Err(err());
             }
             *byte = u8::from_str_radix(part, 16).map_err(|_| err())?;
@@ -95,10 +106,7 @@ impl FromStr for PciAddr {
     type Err = AddressError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || AddressError {
-            what: "PCI address",
-            value: s.to_owned(),
-        };
+        let err = || AddressError::new("PCI address", s);
         let s = s.trim().to_ascii_lowercase();
         let (domain, rest) = match s.matches(':').count() {
             1 => ("0000", s.as_str()),
@@ -107,10 +115,9 @@ impl FromStr for PciAddr {
         };
         let (bus, devfn) = rest.split_once(':').ok_or_else(err)?;
         let (dev, func) = devfn.split_once('.').ok_or_else(err)?;
-        let hex = |p: &str, len: usize| p.len() == len && p.chars().all(|c| c.is_ascii_hexdigit());
-        let dev_ok = hex(dev, 2) && u8::from_str_radix(dev, 16).is_ok_and(|d| d < 0x20);
+        let dev_ok = is_hex(dev, 2) && u8::from_str_radix(dev, 16).is_ok_and(|d| d < 0x20);
         let func_ok = func.len() == 1 && matches!(func.as_bytes()[0], b'0'..=b'7');
-        if !(hex(domain, 4) && hex(bus, 2) && dev_ok && func_ok) {
+        if !(is_hex(domain, 4) && is_hex(bus, 2) && dev_ok && func_ok) {
             return Err(err());
         }
         Ok(PciAddr(format!("{domain}:{bus}:{dev}.{func}")))
@@ -145,6 +152,7 @@ mod tests {
             "0a:1b:2c:3d:4e:5f:00",
             "0a:1b:2c:3d:4e:5",
             "zz:1b:2c:3d:4e:5f",
+            "+a:1b:2c:3d:4e:5f",
         ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad:?} must be rejected");
         }

@@ -30,7 +30,6 @@ use crate::sysfs::Sysfs;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Binding {
-    /// The device.
     pub pci: PciAddr,
     /// UID of the ENIAttachment the binding is for.
     pub attachment_uid: String,
@@ -54,33 +53,23 @@ pub enum DpdkError {
     /// A sysfs write or read failed.
     #[error("{step} for {pci}: {path}: {source}")]
     Sysfs {
-        /// The device.
         pci: PciAddr,
-        /// What was being done.
         step: &'static str,
-        /// The file.
         path: PathBuf,
-        /// The OS error.
         source: io::Error,
     },
     /// A write was accepted but sysfs does not show its effect.
     #[error("{step} for {pci}: expected driver {expected}, found {found}")]
     NotApplied {
-        /// The device.
         pci: PciAddr,
-        /// What was being done.
         step: &'static str,
-        /// What should be there.
         expected: String,
-        /// What is there.
         found: String,
     },
     /// Binding failed and the device is back on its original driver.
     #[error("binding {pci} to {driver} failed and was rolled back: {cause}")]
     RolledBack {
-        /// The device.
         pci: PciAddr,
-        /// The DPDK driver.
         driver: String,
         /// Why the bind failed.
         cause: Box<DpdkError>,
@@ -88,7 +77,6 @@ pub enum DpdkError {
     /// Binding failed and so did the rollback: the binding stays persisted and restore retries.
     #[error("binding {pci} failed ({cause}) and rolling back failed too ({rollback})")]
     RollbackFailed {
-        /// The device.
         pci: PciAddr,
         /// Why the bind failed.
         cause: Box<DpdkError>,
@@ -97,12 +85,24 @@ pub enum DpdkError {
     },
     /// The state file could not be read or written.
     #[error("DPDK state file {path}: {message}")]
-    State {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
+    State { path: PathBuf, message: String },
+}
+
+fn io_err(pci: &PciAddr, step: &'static str, path: PathBuf, source: io::Error) -> DpdkError {
+    DpdkError::Sysfs {
+        pci: pci.clone(),
+        step,
+        path,
+        source,
+    }
+}
+
+/// A [`DpdkError::State`] for the state file at `path`.
+fn state_err<E: std::fmt::Display>(path: &Path) -> impl FnOnce(E) -> DpdkError + '_ {
+    move |e| DpdkError::State {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
 }
 
 /// DPDK bindings of one node: the sysfs tree plus the persisted state.
@@ -122,15 +122,11 @@ impl Dpdk {
     /// `settle` bounds how long a verification waits for a driver that probes asynchronously.
     pub fn open(sysfs: Sysfs, state_dir: &Path, settle: Duration) -> Result<Self, DpdkError> {
         let state_path = state_dir.join(STATE_FILE);
-        let state_err = |message: String| DpdkError::State {
-            path: state_path.clone(),
-            message,
-        };
-        let bindings = match atomic_file::read(&state_path).map_err(|e| state_err(e.to_string()))? {
+        let bindings = match atomic_file::read(&state_path).map_err(state_err(&state_path))? {
             None => Vec::new(),
             Some(bytes) => {
                 serde_json::from_slice::<StateFile>(&bytes)
-                    .map_err(|e| state_err(e.to_string()))?
+                    .map_err(state_err(&state_path))?
                     .bindings
             }
         };
@@ -147,24 +143,13 @@ impl Dpdk {
         &self.bindings
     }
 
-    /// The sysfs tree.
-    pub fn sysfs(&self) -> &Sysfs {
-        &self.sysfs
-    }
-
     fn save(&self) -> Result<(), DpdkError> {
         let state = StateFile {
             version: 1,
             bindings: self.bindings.clone(),
         };
-        let bytes = serde_json::to_vec_pretty(&state).map_err(|e| DpdkError::State {
-            path: self.state_path.clone(),
-            message: e.to_string(),
-        })?;
-        atomic_file::write(&self.state_path, &bytes).map_err(|e| DpdkError::State {
-            path: self.state_path.clone(),
-            message: e.to_string(),
-        })
+        let bytes = serde_json::to_vec_pretty(&state).map_err(state_err(&self.state_path))?;
+        atomic_file::write(&self.state_path, &bytes).map_err(state_err(&self.state_path))
     }
 
     fn remember(&mut self, b: Binding) -> Result<(), DpdkError> {
@@ -243,23 +228,12 @@ impl Dpdk {
                     found: other.unwrap_or_else(|| "(null)".into()),
                 });
             }
-            Err(source) => return Err(self.io_err(pci, "read driver_override", ovr, source)),
+            Err(source) => return Err(io_err(pci, "read driver_override", ovr, source)),
         }
         if let Some(cur) = current {
-            self.write(
-                pci,
-                "unbind",
-                &self.sysfs.driver_dir(cur).join("unbind"),
-                pci.as_str(),
-            )?;
-            self.verify(pci, "unbind", None)?;
+            self.unbind(pci, cur)?;
         }
-        self.write(
-            pci,
-            "drivers_probe",
-            &self.sysfs.drivers_probe(),
-            pci.as_str(),
-        )?;
+        self.probe(pci)?;
         self.verify(pci, "drivers_probe", Some(driver))
     }
 
@@ -273,13 +247,7 @@ impl Dpdk {
             return Ok(());
         }
         if let Some(cur) = &current {
-            self.write(
-                pci,
-                "unbind",
-                &self.sysfs.driver_dir(cur).join("unbind"),
-                pci.as_str(),
-            )?;
-            self.verify(pci, "unbind", None)?;
+            self.unbind(pci, cur)?;
         }
         match original {
             Some(orig) => {
@@ -291,13 +259,25 @@ impl Dpdk {
                 )?;
                 self.verify(pci, "bind original driver", Some(orig))
             }
-            None => self.write(
-                pci,
-                "drivers_probe",
-                &self.sysfs.drivers_probe(),
-                pci.as_str(),
-            ),
+            None => self.probe(pci),
         }
+    }
+
+    /// Takes `pci` away from `driver` and checks that no driver holds it now.
+    fn unbind(&self, pci: &PciAddr, driver: &str) -> Result<(), DpdkError> {
+        let path = self.sysfs.driver_dir(driver).join("unbind");
+        self.write(pci, "unbind", &path, pci.as_str())?;
+        self.verify(pci, "unbind", None)
+    }
+
+    /// Asks the kernel to bind `pci` to whichever driver matches it (the override, if set).
+    fn probe(&self, pci: &PciAddr) -> Result<(), DpdkError> {
+        self.write(
+            pci,
+            "drivers_probe",
+            &self.sysfs.drivers_probe(),
+            pci.as_str(),
+        )
     }
 
     /// Restores the original kernel driver of `pci` and forgets the binding. A device that no
@@ -314,9 +294,9 @@ impl Dpdk {
     }
 
     fn driver_of(&self, pci: &PciAddr, step: &'static str) -> Result<Option<String>, DpdkError> {
-        self.sysfs.driver_of(pci).map_err(|source| {
-            self.io_err(pci, step, self.sysfs.device_dir(pci).join("driver"), source)
-        })
+        self.sysfs
+            .driver_of(pci)
+            .map_err(|source| io_err(pci, step, self.sysfs.device_dir(pci).join("driver"), source))
     }
 
     fn write(
@@ -328,22 +308,7 @@ impl Dpdk {
     ) -> Result<(), DpdkError> {
         self.sysfs
             .write(path, value)
-            .map_err(|source| self.io_err(pci, step, path.to_owned(), source))
-    }
-
-    fn io_err(
-        &self,
-        pci: &PciAddr,
-        step: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    ) -> DpdkError {
-        DpdkError::Sysfs {
-            pci: pci.clone(),
-            step,
-            path,
-            source,
-        }
+            .map_err(|source| io_err(pci, step, path.to_owned(), source))
     }
 
     /// Waits (at most `settle`) until the device's driver is `expected`. Driver writes are

@@ -8,7 +8,8 @@
 //! moves an attachment to Detaching, the agent undoes all of that and reports `released`.
 //!
 //! Layout: [`plan`] decides (pure); [`links`], [`dpdk`] and [`sriov`] act on the node;
-//! [`status`] reports; [`run`] is the event loop tying them together.
+//! [`status`] says what to report; [`run`] is the event loop tying them together. `docs/agent.md`
+//! has a table of every file and its job.
 
 pub mod address;
 pub mod args;
@@ -52,9 +53,7 @@ pub enum AgentError {
     /// The metrics address could not be bound.
     #[error("serving metrics on {addr}: {source}")]
     Metrics {
-        /// The address.
         addr: std::net::SocketAddr,
-        /// The OS error.
         source: std::io::Error,
     },
 }

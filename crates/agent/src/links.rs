@@ -35,11 +35,8 @@ pub enum LinkError {
     /// The kernel refused a request.
     #[error("netlink {op} on ifindex {index}: {source}")]
     Request {
-        /// What was asked.
         op: &'static str,
-        /// The ifindex.
         index: u32,
-        /// The kernel's answer.
         source: rtnetlink::Error,
     },
     /// Listing links failed.
@@ -48,13 +45,9 @@ pub enum LinkError {
     /// The ifindex now carries another MAC: it is not the link we decided to change.
     #[error("ifindex {index} ({name}) now has MAC {found}, not {expected}; not touching it")]
     MacChanged {
-        /// The ifindex.
         index: u32,
-        /// Its current name.
         name: String,
-        /// The MAC we meant.
         expected: MacAddr,
-        /// The MAC it has.
         found: String,
     },
     /// The link went away before the change.

@@ -1,6 +1,5 @@
 //! Prometheus metrics of the agent, and the small HTTP server for `/metrics` and `/healthz`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -26,7 +25,7 @@ pub struct Metrics {
     pub links_configured: Counter,
     /// Failed actions, by condition reason.
     pub config_errors: Family<Labels, Counter>,
-    /// DPDK bind attempts, by result (`bound`, `rolled_back`, `rollback_failed`).
+    /// DPDK bind attempts, by result (`bound`, `rolled_back`, `rollback_failed`, `failed`).
     pub dpdk_binds: Family<Labels, Counter>,
     /// Rewrites of the SR-IOV device plugin config (each needs a plugin restart).
     pub sriov_config_writes: Counter,
@@ -38,8 +37,8 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("multi_eni_agent");
-        let m = Metrics {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("multi_eni_agent"),
             links_configured: Counter::default(),
             config_errors: Family::default(),
             dpdk_binds: Family::default(),
@@ -47,39 +46,39 @@ impl Default for Metrics {
             // 0.25 ms … ~8 s.
             link_configure_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
             attachments: Gauge::default(),
-            registry: Registry::default(),
         };
-        registry.register(
+        let r = &mut m.registry;
+        r.register(
             "links_configured",
             "Attachments whose link became configured",
             m.links_configured.clone(),
         );
-        registry.register(
+        r.register(
             "config_errors",
             "Failed configuration actions, by reason",
             m.config_errors.clone(),
         );
-        registry.register(
+        r.register(
             "dpdk_binds",
             "DPDK bind attempts, by result",
             m.dpdk_binds.clone(),
         );
-        registry.register(
+        r.register(
             "sriov_config_writes",
             "Rewrites of the SR-IOV device plugin config (the plugin must be restarted to see them)",
             m.sriov_config_writes.clone(),
         );
-        registry.register(
+        r.register(
             "link_configure_seconds",
             "Time from the netlink notification of a new link to it being configured",
             m.link_configure_seconds.clone(),
         );
-        registry.register(
+        r.register(
             "attachments",
             "Attachments of this node being configured or released",
             m.attachments.clone(),
         );
-        Metrics { registry, ..m }
+        m
     }
 }
 
@@ -145,9 +144,4 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, healthy: Arc<At
                 .await;
         });
     }
-}
-
-/// Binds the metrics address.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }

@@ -29,25 +29,17 @@ pub enum SriovError {
     /// The file could not be read or written.
     #[error("SR-IOV device plugin config {path}: {source}")]
     Io {
-        /// The file.
         path: PathBuf,
-        /// The OS error.
         source: std::io::Error,
     },
     /// The existing file is not a config we understand; we do not overwrite it.
     #[error("SR-IOV device plugin config {path} is not valid ({message}); leaving it alone")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    Invalid { path: PathBuf, message: String },
 }
 
 /// The result of merging our entries into the existing document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
-    /// The new document.
     pub document: Value,
     /// The resources we own afterwards.
     pub owned: BTreeSet<String>,
@@ -160,11 +152,6 @@ impl SriovConfig {
         }
     }
 
-    /// The config file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> SriovError {
         let path = path.to_owned();
         move |source| SriovError::Io { path, source }
@@ -243,12 +230,11 @@ impl SriovConfig {
 mod tests {
     use super::*;
 
-    fn entry(resource: &str, pci: &str, driver: &str, uid: &str) -> SriovEntry {
+    fn entry(resource: &str, pci: &str, driver: &str) -> SriovEntry {
         SriovEntry {
             resource: resource.into(),
             pci: pci.parse().expect("valid"),
             driver: Some(driver.into()),
-            uid: uid.into(),
         }
     }
 
@@ -258,8 +244,8 @@ mod tests {
             None,
             &BTreeSet::new(),
             &[
-                entry("aws.com/ena", "0000:00:07.0", "ena", "b"),
-                entry("aws.com/ena", "0000:00:06.0", "ena", "a"),
+                entry("aws.com/ena", "0000:00:07.0", "ena"),
+                entry("aws.com/ena", "0000:00:06.0", "ena"),
             ],
         )
         .expect("merge");
@@ -286,8 +272,8 @@ mod tests {
             Some(&existing),
             &BTreeSet::new(),
             &[
-                entry("aws.com/ena", "0000:00:06.0", "ena", "a"),
-                entry("aws.com/dpdk", "0000:00:07.0", "vfio-pci", "b"),
+                entry("aws.com/ena", "0000:00:06.0", "ena"),
+                entry("aws.com/dpdk", "0000:00:07.0", "vfio-pci"),
             ],
         )
         .expect("merge");
@@ -335,7 +321,7 @@ mod tests {
         assert_eq!(cfg.sync(&[]).expect("sync"), Synced::default());
         assert!(!path.exists(), "nothing to publish: no file is created");
 
-        let entries = [entry("aws.com/ena", "0000:00:06.0", "ena", "a")];
+        let entries = [entry("aws.com/ena", "0000:00:06.0", "ena")];
         assert!(cfg.sync(&entries).expect("sync").changed);
         // Same content, reformatted by a person: semantically unchanged, so not rewritten.
         let v: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
@@ -347,8 +333,8 @@ mod tests {
         // Restart: ownership is remembered, so our resource is replaced rather than conflicting.
         let cfg = SriovConfig::new(&path, &dir.path().join("state"));
         let two = [
-            entry("aws.com/ena", "0000:00:06.0", "ena", "a"),
-            entry("aws.com/ena", "0000:00:07.0", "ena", "b"),
+            entry("aws.com/ena", "0000:00:06.0", "ena"),
+            entry("aws.com/ena", "0000:00:07.0", "ena"),
         ];
         let s = cfg.sync(&two).expect("sync");
         assert!(s.changed && s.conflicts.is_empty(), "{s:?}");
@@ -369,7 +355,7 @@ mod tests {
         std::fs::write(&path, b"{not json").expect("write");
         let cfg = SriovConfig::new(&path, dir.path());
         assert!(matches!(
-            cfg.sync(&[entry("x/y", "0000:00:06.0", "ena", "a")]),
+            cfg.sync(&[entry("x/y", "0000:00:06.0", "ena")]),
             Err(SriovError::Invalid { .. })
         ));
         assert_eq!(std::fs::read(&path).expect("read"), b"{not json");

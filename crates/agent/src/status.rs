@@ -150,16 +150,13 @@ impl Reporter {
         }
     }
 
-    /// Patches `status.interface` of `att`; returns the object as written.
-    pub async fn write(
-        &self,
-        att: &EniAttachment,
-        patch: &Value,
-    ) -> Result<EniAttachment, kube::Error> {
+    /// Patches `status.interface` of `att` with `patch` (from [`merge_patch`]).
+    pub async fn write(&self, att: &EniAttachment, patch: &Value) -> Result<(), kube::Error> {
         let name = att.metadata.name.as_deref().unwrap_or_default();
         self.api
             .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
             .await
+            .map(drop)
     }
 
     /// Publishes an Event about `att`. Failures are logged, not returned: an Event is a

@@ -47,11 +47,6 @@ impl Sysfs {
         }
     }
 
-    /// The root this tree lives under.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// `<root>/bus/pci/devices/<addr>`.
     pub fn device_dir(&self, pci: &PciAddr) -> PathBuf {
         self.root.join("bus/pci/devices").join(pci.as_str())

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use multi_eni_agent::address::PciAddr;
-use multi_eni_agent::testing::cluster::TestCluster;
+use multi_eni_agent::testing::cluster::{TIMEOUT, TestCluster};
 use multi_eni_agent::testing::sysfs::Fault;
 use multi_eni_api::keys::reason;
 use multi_eni_api::node_eni::DpdkDriver;
@@ -45,6 +45,16 @@ fn dpdk(spec: &mut multi_eni_api::EniAttachmentSpec) {
     });
 }
 
+/// The cluster and [`node_with_devices`], with `att-a` (MAC_A) Attached asking for [`dpdk`].
+async fn dpdk_att_a() -> (TestCluster, Node) {
+    let cluster = TestCluster::start().await;
+    let node = node_with_devices();
+    cluster
+        .attach("att-a", "node-a", &MAC_A.to_string(), dpdk)
+        .await;
+    (cluster, node)
+}
+
 fn bound(o: &EniAttachment) -> Result<(), String> {
     has_reason("True", reason::DPDK_BOUND)(o)?;
     let i = iface(o)?;
@@ -73,12 +83,7 @@ fn state_bindings(node: &Node) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dpdk_bind_is_reported_and_restored_on_release() {
-    let cluster = TestCluster::start().await;
-    let node = node_with_devices();
-    cluster.create("att-a", "node-a", dpdk).await;
-    cluster
-        .set_controller_status("att-a", Phase::Attached, Some(&MAC_A.to_string()))
-        .await;
+    let (cluster, node) = dpdk_att_a().await;
     let agent = node.start_agent(&cluster, node.config()).await;
 
     let o = cluster.wait_for("att-a", "DPDK bound", bound).await;
@@ -119,11 +124,12 @@ async fn dpdk_bind_is_reported_and_restored_on_release() {
     cluster.set_phase("att-a", Phase::Detaching).await;
     cluster
         .wait_for("att-a", "released", |o| {
+            released(o)?;
             let i = iface(o)?;
-            if i.released && !i.dpdk_bound {
-                Ok(())
+            if i.dpdk_bound {
+                Err(format!("released but still bound: {i:?}"))
             } else {
-                Err(format!("{i:?}"))
+                Ok(())
             }
         })
         .await;
@@ -150,13 +156,8 @@ async fn dpdk_bind_is_reported_and_restored_on_release() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_bind_is_rolled_back_reported_and_retried() {
-    let cluster = TestCluster::start().await;
-    let node = node_with_devices();
+    let (cluster, node) = dpdk_att_a().await;
     node.kernel.inject(Fault::ProbeIgnored);
-    cluster.create("att-a", "node-a", dpdk).await;
-    cluster
-        .set_controller_status("att-a", Phase::Attached, Some(&MAC_A.to_string()))
-        .await;
     let agent = node.start_agent(&cluster, node.config()).await;
 
     let o = cluster
@@ -168,7 +169,7 @@ async fn failed_bind_is_rolled_back_reported_and_retried() {
         .await;
     let msg = multi_eni_api::conditions::find(
         &iface(&o).expect("interface").conditions,
-        "InterfaceReady",
+        multi_eni_api::keys::condition::INTERFACE_READY,
     )
     .map(|c| c.message.clone())
     .unwrap_or_default();
@@ -188,37 +189,26 @@ async fn failed_bind_is_rolled_back_reported_and_retried() {
     cluster
         .wait_for("att-a", "bound after the back-off", bound)
         .await;
-    let (_, body) = agent.get("/metrics").await;
-    assert!(
-        body.contains("multi_eni_agent_dpdk_binds_total{result=\"rolled_back\"} 1"),
-        "{body}"
-    );
-    assert!(
-        body.contains("multi_eni_agent_dpdk_binds_total{result=\"bound\"} 1"),
-        "{body}"
-    );
+    agent
+        .assert_metric("multi_eni_agent_dpdk_binds_total{result=\"rolled_back\"} 1")
+        .await;
+    agent
+        .assert_metric("multi_eni_agent_dpdk_binds_total{result=\"bound\"} 1")
+        .await;
     agent.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bindings_are_recovered_after_an_agent_restart_and_a_reboot() {
-    let cluster = TestCluster::start().await;
-    let node = node_with_devices();
-    cluster.create("att-a", "node-a", dpdk).await;
+    let (cluster, node) = dpdk_att_a().await;
     cluster
-        .set_controller_status("att-a", Phase::Attached, Some(&MAC_A.to_string()))
-        .await;
-    cluster
-        .create("att-b", "node-a", |s| {
+        .attach("att-b", "node-a", &MAC_B.to_string(), |s| {
             s.device_index = 2;
             s.dpdk = Some(DpdkSpec {
                 driver: DpdkDriver::VfioPci,
                 pci_address: None,
             });
         })
-        .await;
-    cluster
-        .set_controller_status("att-b", Phase::Attached, Some(&MAC_B.to_string()))
         .await;
     let agent = node.start_agent(&cluster, node.config()).await;
     cluster.wait_for("att-a", "DPDK bound", bound).await;
@@ -242,22 +232,18 @@ async fn bindings_are_recovered_after_an_agent_restart_and_a_reboot() {
         .expect("delete att-b");
 
     let agent = node.start_agent(&cluster, node.config()).await;
-    multi_eni_agent::testing::wait_until(
-        common_timeout(),
-        "re-bound and orphan restored",
-        || async {
-            let a = node.kernel.driver_of(&pci(PCI_A));
-            let b = node.kernel.driver_of(&pci(PCI_B));
-            if a.as_deref() == Some("vfio-pci")
-                && b.as_deref() == Some("ena")
-                && state_bindings(&node).len() == 1
-            {
-                Ok(())
-            } else {
-                Err(format!("a={a:?} b={b:?} state={:?}", state_bindings(&node)))
-            }
-        },
-    )
+    multi_eni_agent::testing::wait_until(TIMEOUT, "re-bound and orphan restored", || async {
+        let a = node.kernel.driver_of(&pci(PCI_A));
+        let b = node.kernel.driver_of(&pci(PCI_B));
+        if a.as_deref() == Some("vfio-pci")
+            && b.as_deref() == Some("ena")
+            && state_bindings(&node).len() == 1
+        {
+            Ok(())
+        } else {
+            Err(format!("a={a:?} b={b:?} state={:?}", state_bindings(&node)))
+        }
+    })
     .await;
     let o = cluster.wait_for("att-a", "still bound", bound).await;
     assert_eq!(
@@ -266,10 +252,6 @@ async fn bindings_are_recovered_after_an_agent_restart_and_a_reboot() {
         "the first original driver is kept"
     );
     agent.stop().await;
-}
-
-fn common_timeout() -> std::time::Duration {
-    multi_eni_agent::testing::cluster::TIMEOUT
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,22 +272,18 @@ async fn two_devices_under_one_resource_name_are_both_published() {
             pci_address: None,
         });
     };
-    cluster.create("att-a", "node-a", sriov).await;
     cluster
-        .set_controller_status("att-a", Phase::Attached, Some(&MAC_A.to_string()))
+        .attach("att-a", "node-a", &MAC_A.to_string(), sriov)
         .await;
     cluster
-        .create("att-b", "node-a", |s| {
+        .attach("att-b", "node-a", &MAC_B.to_string(), |s| {
             s.device_index = 2;
             sriov(s);
         })
         .await;
-    cluster
-        .set_controller_status("att-b", Phase::Attached, Some(&MAC_B.to_string()))
-        .await;
     let agent = node.start_agent(&cluster, node.config()).await;
 
-    multi_eni_agent::testing::wait_until(common_timeout(), "both devices published", || async {
+    multi_eni_agent::testing::wait_until(TIMEOUT, "both devices published", || async {
         let cfg = sriov_config(&node);
         let ours = cfg["resourceList"]
             .as_array()
@@ -346,25 +324,15 @@ async fn two_devices_under_one_resource_name_are_both_published() {
     );
 
     cluster.set_phase("att-a", Phase::Detaching).await;
-    cluster
-        .wait_for("att-a", "released", |o| {
-            if iface(o)?.released {
-                Ok(())
-            } else {
-                Err("not yet".into())
-            }
-        })
-        .await;
+    cluster.wait_for("att-a", "released", released).await;
     let cfg = sriov_config(&node);
     assert_eq!(
         cfg["resourceList"][1]["selectors"]["pciAddresses"],
         serde_json::json!([PCI_B])
     );
     assert_eq!(cfg["resourceList"][0], foreign);
-    let (_, body) = agent.get("/metrics").await;
-    assert!(
-        body.contains("multi_eni_agent_sriov_config_writes_total 2"),
-        "{body}"
-    );
+    agent
+        .assert_metric("multi_eni_agent_sriov_config_writes_total 2")
+        .await;
     agent.stop().await;
 }

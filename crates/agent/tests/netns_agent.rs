@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use multi_eni_agent::address::MacAddr;
-use multi_eni_agent::links::{LinkEvent, Links};
+use multi_eni_agent::links::LinkEvent;
 use multi_eni_agent::plan::Naming;
 use multi_eni_agent::testing::cluster::TestCluster;
 use multi_eni_api::Phase;
@@ -23,15 +23,35 @@ fn with_mtu(spec: &mut multi_eni_api::EniAttachmentSpec) {
 fn configured_as(
     name: &'static str,
 ) -> impl Fn(&multi_eni_api::EniAttachment) -> Result<(), String> {
-    move |o| {
-        has_reason("True", reason::INTERFACE_CONFIGURED)(o)?;
-        let i = iface(o)?;
-        if i.interface_name.as_deref() == Some(name) && i.mtu == Some(MTU) && i.up {
-            Ok(())
-        } else {
-            Err(format!("{i:?}"))
-        }
+    configured(Some(name), MTU)
+}
+
+/// Whether `att-a`'s link exists when the agent starts.
+enum LinkAtStart {
+    /// `ens6` (peer `peer6`) carries MAC_A from the start.
+    Ens6,
+    /// No link yet: the agent reports InterfaceNotFound, so the link the test adds is a hot-plug.
+    None,
+}
+
+/// What most tests start from: node-a with `att-a` (MAC_A, spec MTU 9001) Attached, and its
+/// agent running with `naming`.
+async fn att_a_on_node_a(link: LinkAtStart, naming: Naming) -> (TestCluster, Node, RunningAgent) {
+    let cluster = TestCluster::start().await;
+    let node = Node::new("node-a");
+    if let LinkAtStart::Ens6 = link {
+        node.ns.add_veth("ens6", MAC_A, "peer6");
     }
+    cluster
+        .attach("att-a", "node-a", &MAC_A.to_string(), with_mtu)
+        .await;
+    let mut config = node.config();
+    config.naming = naming;
+    let agent = node.start_agent(&cluster, config).await;
+    if let LinkAtStart::None = link {
+        wait_not_found(&cluster, "att-a").await;
+    }
+    (cluster, node, agent)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,9 +59,8 @@ async fn existing_interface_is_configured_and_reported_without_touching_controll
     let cluster = TestCluster::start().await;
     let node = Node::new("node-a");
     node.ns.add_veth("ens6", MAC_A, "peer6");
-    cluster.create("att-a", "node-a", with_mtu).await;
     cluster
-        .set_controller_status("att-a", Phase::Attached, Some("02:6E:69:00:00:0A"))
+        .attach("att-a", "node-a", "02:6E:69:00:00:0A", with_mtu)
         .await;
     let agent = node.start_agent(&cluster, node.config()).await;
 
@@ -99,60 +118,29 @@ async fn existing_interface_is_configured_and_reported_without_touching_controll
 
     let (code, body) = agent.get("/healthz").await;
     assert_eq!(code, 200, "{body}");
-    let (code, body) = agent.get("/metrics").await;
-    assert_eq!(code, 200);
-    assert!(
-        body.contains("multi_eni_agent_links_configured_total 1"),
-        "{body}"
-    );
+    agent
+        .assert_metric("multi_eni_agent_links_configured_total 1")
+        .await;
     agent.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interface_that_appears_later_is_configured_from_the_link_notification() {
-    let cluster = TestCluster::start().await;
-    let node = Node::new("node-a");
-    cluster.create("att-a", "node-a", with_mtu).await;
-    cluster
-        .set_controller_status("att-a", Phase::Attached, Some(&MAC_A.to_string()))
-        .await;
-    let agent = node.start_agent(&cluster, node.config()).await;
-    cluster
-        .wait_for(
-            "att-a",
-            "InterfaceNotFound",
-            has_reason("False", reason::INTERFACE_NOT_FOUND),
-        )
-        .await;
+    let (cluster, node, agent) = att_a_on_node_a(LinkAtStart::None, Naming::Kernel).await;
 
     node.ns.add_veth("ens7", MAC_A, "peer7");
     cluster
         .wait_for("att-a", "ens7 configured", configured_as("ens7"))
         .await;
-    let (_, body) = agent.get("/metrics").await;
-    assert!(
-        body.contains("multi_eni_agent_link_configure_seconds_count 1"),
-        "{body}"
-    );
+    agent
+        .assert_metric("multi_eni_agent_link_configure_seconds_count 1")
+        .await;
     agent.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interface_renamed_while_being_configured_is_still_the_one_configured() {
-    let cluster = TestCluster::start().await;
-    let node = Node::new("node-a");
-    cluster.create("att-a", "node-a", with_mtu).await;
-    cluster
-        .set_controller_status("att-a", Phase::Attached, Some(&MAC_A.to_string()))
-        .await;
-    let agent = node.start_agent(&cluster, node.config()).await;
-    cluster
-        .wait_for(
-            "att-a",
-            "InterfaceNotFound",
-            has_reason("False", reason::INTERFACE_NOT_FOUND),
-        )
-        .await;
+    let (cluster, node, agent) = att_a_on_node_a(LinkAtStart::None, Naming::Kernel).await;
 
     // Appears as eth0-like name and is renamed by "udev" at once, racing the agent.
     node.ns.add_veth("tmp0", MAC_A, "peer0");
@@ -170,14 +158,7 @@ async fn interface_renamed_while_being_configured_is_still_the_one_configured() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_repaired_and_an_mtu_change_in_the_spec_is_applied() {
-    let cluster = TestCluster::start().await;
-    let node = Node::new("node-a");
-    node.ns.add_veth("ens6", MAC_A, "peer6");
-    cluster.create("att-a", "node-a", with_mtu).await;
-    cluster
-        .set_controller_status("att-a", Phase::Attached, Some(&MAC_A.to_string()))
-        .await;
-    let agent = node.start_agent(&cluster, node.config()).await;
+    let (cluster, node, agent) = att_a_on_node_a(LinkAtStart::Ens6, Naming::Kernel).await;
     cluster
         .wait_for("att-a", "ens6 configured", configured_as("ens6"))
         .await;
@@ -234,13 +215,11 @@ async fn interfaces_that_are_not_this_nodes_attachments_are_never_touched() {
         .add_veth("vlan.eth.1", MacAddr([0x02, 0x6e, 0x69, 0, 0, 0xf2]), "p2");
     node.ns.add_veth("ens9", MAC_B, "p3");
     node.ns.add_veth("ens6", MAC_A, "peer6");
-    cluster.create("att-b", "node-b", with_mtu).await;
     cluster
-        .set_controller_status("att-b", Phase::Attached, Some(&MAC_B.to_string()))
+        .attach("att-b", "node-b", &MAC_B.to_string(), with_mtu)
         .await;
-    cluster.create("att-a", "node-a", with_mtu).await;
     cluster
-        .set_controller_status("att-a", Phase::Attached, Some(&MAC_A.to_string()))
+        .attach("att-a", "node-a", &MAC_A.to_string(), with_mtu)
         .await;
     // Name, MTU and the administrative state (derived flags such as M-DOWN follow the peer).
     let snapshot = || -> Vec<_> {
@@ -269,14 +248,7 @@ async fn interfaces_that_are_not_this_nodes_attachments_are_never_touched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_handshake_lets_go_of_the_link_then_sets_released() {
-    let cluster = TestCluster::start().await;
-    let node = Node::new("node-a");
-    node.ns.add_veth("ens6", MAC_A, "peer6");
-    cluster.create("att-a", "node-a", with_mtu).await;
-    cluster
-        .set_controller_status("att-a", Phase::Attached, Some(&MAC_A.to_string()))
-        .await;
-    let agent = node.start_agent(&cluster, node.config()).await;
+    let (cluster, node, agent) = att_a_on_node_a(LinkAtStart::Ens6, Naming::Kernel).await;
     cluster
         .wait_for("att-a", "ens6 configured", configured_as("ens6"))
         .await;
@@ -285,11 +257,7 @@ async fn release_handshake_lets_go_of_the_link_then_sets_released() {
     let o = cluster
         .wait_for("att-a", "released", |o| {
             has_reason("False", reason::RELEASED)(o)?;
-            if iface(o)?.released {
-                Ok(())
-            } else {
-                Err("released not set".into())
-            }
+            released(o)
         })
         .await;
     assert!(
@@ -327,18 +295,10 @@ async fn release_handshake_lets_go_of_the_link_then_sets_released() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_index_naming_gives_our_link_a_stable_name() {
-    let cluster = TestCluster::start().await;
-    let node = Node::new("node-a");
-    node.ns.add_veth("ens6", MAC_A, "peer6");
-    cluster.create("att-a", "node-a", with_mtu).await;
-    cluster
-        .set_controller_status("att-a", Phase::Attached, Some(&MAC_A.to_string()))
-        .await;
-    let mut config = node.config();
-    config.naming = Naming::DeviceIndex {
+    let naming = Naming::DeviceIndex {
         prefix: "multi".into(),
     };
-    let agent = node.start_agent(&cluster, config).await;
+    let (cluster, node, agent) = att_a_on_node_a(LinkAtStart::Ens6, naming).await;
     cluster
         .wait_for("att-a", "multi1 configured", configured_as("multi1"))
         .await;
@@ -355,37 +315,20 @@ async fn link_appears_to_configured_latency_over_20_hot_plugs() {
     let cluster = TestCluster::start().await;
     let node = Node::new("node-a");
     let agent = node.start_agent(&cluster, node.config()).await;
-    let rt = tokio::runtime::Handle::current();
-    let (_links, mut events) = node
-        .ns
-        .enter(|| {
-            let _g = rt.enter();
-            Links::connect()
-        })
-        .expect("observer socket");
+    let (_links, mut events) = node.ns.connect_links();
     let (conn, creator, _) = node
         .ns
-        .enter(|| {
-            let _g = rt.enter();
-            rtnetlink::new_connection()
-        })
+        .enter_runtime(rtnetlink::new_connection)
         .expect("netlink socket for creating links");
     tokio::spawn(conn);
     let mut samples = Vec::new();
     for i in 0..N {
         let mac = MacAddr([0x02, 0x6e, 0x69, 0, 2, i]);
         let name = format!("att-{i}");
-        cluster.create(&name, "node-a", with_mtu).await;
         cluster
-            .set_controller_status(&name, Phase::Attached, Some(&mac.to_string()))
+            .attach(&name, "node-a", &mac.to_string(), with_mtu)
             .await;
-        cluster
-            .wait_for(
-                &name,
-                "InterfaceNotFound",
-                has_reason("False", reason::INTERFACE_NOT_FOUND),
-            )
-            .await;
+        wait_not_found(&cluster, &name).await;
         // Hot-plug through our own netlink request: t0 is taken just before the kernel creates
         // the link, so the sample is an upper bound that does not depend on when this observer
         // gets to read its queue.

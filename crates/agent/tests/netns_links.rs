@@ -3,26 +3,37 @@
 
 use multi_eni_agent::address::MacAddr;
 use multi_eni_agent::links::{LinkError, LinkEvent, Links};
-use multi_eni_agent::plan::LinkChange;
+use multi_eni_agent::plan::{LinkChange, LinkFacts};
 use multi_eni_agent::testing::netns::Netns;
 
 const MAC: MacAddr = MacAddr([0x02, 0x6e, 0x69, 0, 1, 0x0a]);
 const OTHER: MacAddr = MacAddr([0x02, 0x6e, 0x69, 0, 1, 0xff]);
 
-fn connect(ns: &Netns) -> (Links, multi_eni_agent::links::LinkEvents) {
-    let rt = tokio::runtime::Handle::current();
-    ns.enter(|| {
-        let _g = rt.enter();
-        Links::connect()
-    })
-    .expect("netlink inside the netns")
+/// What a dump shows of the link carrying [`MAC`].
+async fn ours(links: &Links) -> LinkFacts {
+    links
+        .dump()
+        .await
+        .expect("dump")
+        .into_iter()
+        .find(|l| l.mac == Some(MAC))
+        .expect("the link with our MAC")
+}
+
+/// Up with MTU 9001, as the agent configures a new ENI.
+fn up_with_jumbo_mtu() -> LinkChange {
+    LinkChange {
+        mtu: Some(9001),
+        up: Some(true),
+        name: None,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dump_sees_only_the_namespace_links_with_their_macs() {
     let ns = Netns::new();
     ns.add_veth("ens6", MAC, "peer6");
-    let (links, _events) = connect(&ns);
+    let (links, _events) = ns.connect_links();
     let all = links.dump().await.expect("dump");
     let names: Vec<&str> = all.iter().map(|l| l.name.as_str()).collect();
     assert!(
@@ -43,7 +54,7 @@ async fn dump_sees_only_the_namespace_links_with_their_macs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_link_is_announced_by_a_notification() {
     let ns = Netns::new();
-    let (_links, mut events) = connect(&ns);
+    let (_links, mut events) = ns.connect_links();
     ns.add_veth("ens6", MAC, "peer6");
     loop {
         match events.next().await.expect("notification") {
@@ -60,26 +71,12 @@ async fn a_new_link_is_announced_by_a_notification() {
 async fn a_renamed_link_is_still_changed_by_its_ifindex() {
     let ns = Netns::new();
     ns.add_veth("ens6", MAC, "peer6");
-    let (links, _events) = connect(&ns);
-    let seen = links
-        .dump()
-        .await
-        .expect("dump")
-        .into_iter()
-        .find(|l| l.mac == Some(MAC))
-        .expect("ens6");
+    let (links, _events) = ns.connect_links();
+    let seen = ours(&links).await;
     // udev renames it between our decision and our change.
     ns.ip(&["link", "set", "ens6", "name", "eth9"]);
     links
-        .apply(
-            seen.index,
-            MAC,
-            &LinkChange {
-                mtu: Some(9001),
-                up: Some(true),
-                name: None,
-            },
-        )
+        .apply(seen.index, MAC, &up_with_jumbo_mtu())
         .await
         .expect("change by ifindex");
     let l = ns.link("eth9").expect("renamed link");
@@ -94,49 +91,15 @@ async fn a_renamed_link_is_still_changed_by_its_ifindex() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ifindex_reused_by_a_foreign_link_is_refused() {
     let ns = Netns::new();
-    ns.ip(&[
-        "link",
-        "add",
-        "ens6",
-        "index",
-        "4242",
-        "address",
-        &MAC.to_string(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "peer6",
-    ]);
-    let (links, _events) = connect(&ns);
+    ns.add_veth_at("ens6", 4242, MAC, "peer6");
+    let (links, _events) = ns.connect_links();
     let seen = links.get(4242).await.expect("get").expect("ens6 at 4242");
     assert_eq!(seen.mac, Some(MAC));
     // The link is deleted and a foreign one takes its index before we act.
     ns.ip(&["link", "del", "ens6"]);
-    ns.ip(&[
-        "link",
-        "add",
-        "foreign",
-        "index",
-        "4242",
-        "address",
-        &OTHER.to_string(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "fpeer",
-    ]);
+    ns.add_veth_at("foreign", 4242, OTHER, "fpeer");
     let err = links
-        .apply(
-            4242,
-            MAC,
-            &LinkChange {
-                mtu: Some(9001),
-                up: Some(true),
-                name: None,
-            },
-        )
+        .apply(4242, MAC, &up_with_jumbo_mtu())
         .await
         .expect_err("must refuse");
     assert!(
@@ -152,14 +115,8 @@ async fn rename_takes_an_up_link_down_and_back_up() {
     let ns = Netns::new();
     ns.add_veth("ens6", MAC, "peer6");
     ns.ip(&["link", "set", "ens6", "up"]);
-    let (links, _events) = connect(&ns);
-    let seen = links
-        .dump()
-        .await
-        .expect("dump")
-        .into_iter()
-        .find(|l| l.mac == Some(MAC))
-        .expect("ens6");
+    let (links, _events) = ns.connect_links();
+    let seen = ours(&links).await;
     links
         .apply(
             seen.index,

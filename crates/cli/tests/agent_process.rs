@@ -9,10 +9,9 @@ use std::process::Stdio;
 use multi_eni_agent::address::MacAddr;
 use multi_eni_agent::testing::cluster::{TIMEOUT, TestCluster};
 use multi_eni_agent::testing::netns::Netns;
+use multi_eni_agent::testing::status::{configured, released};
 use multi_eni_agent::testing::sysfs::FakeKernel;
-use multi_eni_agent::testing::wait_until;
-use multi_eni_api::keys::{condition, reason};
-use multi_eni_api::{EniAttachment, Phase};
+use multi_eni_api::Phase;
 use tokio::process::{Child, Command};
 
 const MAC_A: MacAddr = MacAddr([0x02, 0x6e, 0x69, 0, 9, 0x0a]);
@@ -71,6 +70,11 @@ impl NodeProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// `what` (a check that did not pass yet) with the agent's logs, to see why.
+    fn with_logs(&self, what: String) -> String {
+        format!("{what}; agent logs:\n{}", self.logs())
+    }
+
     /// SIGTERM, as the kubelet sends, then a clean exit within the deadline.
     async fn stop(mut self) {
         let pid = self.child.id().expect("agent still running").to_string();
@@ -92,42 +96,24 @@ impl NodeProcess {
     }
 }
 
-fn configured(o: &EniAttachment) -> Result<(), String> {
-    let i = o.interface().ok_or("no status.interface yet")?;
-    let c = multi_eni_api::conditions::find(&i.conditions, condition::INTERFACE_READY)
-        .ok_or("no condition")?;
-    if c.status == "True" && c.reason == reason::INTERFACE_CONFIGURED && i.up && i.mtu == Some(9001)
-    {
-        Ok(())
-    } else {
-        Err(format!("{i:?}"))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_process_configures_its_node_reports_releases_and_ignores_other_nodes() {
     let cluster = TestCluster::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     for (name, node, mac) in [("att-a", "node-a", MAC_A), ("att-b", "node-b", MAC_B)] {
-        cluster.create(name, node, |s| s.mtu = Some(9001)).await;
         cluster
-            .set_controller_status(name, Phase::Attached, Some(&mac.to_string()))
+            .attach(name, node, &mac.to_string(), |s| s.mtu = Some(9001))
             .await;
     }
     let a = start_node(&cluster, dir.path(), "node-a", MAC_A, MAC_B).await;
     let b = start_node(&cluster, dir.path(), "node-b", MAC_B, MAC_A).await;
 
-    let o = wait_until(TIMEOUT, "node-a's agent to configure att-a", || async {
-        let o = cluster
-            .api()
-            .get("att-a")
-            .await
-            .map_err(|e| e.to_string())?;
-        configured(&o)
-            .map(|()| o)
-            .map_err(|e| format!("{e}; agent logs:\n{}", a.logs()))
-    })
-    .await;
+    let configured = configured(None, 9001);
+    let o = cluster
+        .wait_for("att-a", "node-a's agent to configure att-a", |o| {
+            configured(o).map_err(|e| a.with_logs(e))
+        })
+        .await;
     let ens6 = a.ns.link("ens6").expect("ens6 in node-a");
     assert!(ens6.up() && ens6.mtu == 9001, "{ens6:?}");
     let i = o.interface().expect("interface");
@@ -146,15 +132,11 @@ async fn agent_process_configures_its_node_reports_releases_and_ignores_other_no
     assert_eq!(s.subnet_cidr.as_deref(), Some("10.0.1.0/24"));
 
     // node-b's agent configured its own ENI and ignored att-a, whose MAC it also carries.
-    wait_until(TIMEOUT, "node-b's agent to configure att-b", || async {
-        let o = cluster
-            .api()
-            .get("att-b")
-            .await
-            .map_err(|e| e.to_string())?;
-        configured(&o).map_err(|e| format!("{e}; agent logs:\n{}", b.logs()))
-    })
-    .await;
+    cluster
+        .wait_for("att-b", "node-b's agent to configure att-b", |o| {
+            configured(o).map_err(|e| b.with_logs(e))
+        })
+        .await;
     for (ns, name) in [(&a.ns, "ens7"), (&b.ns, "ens7")] {
         let l = ns.link(name).expect("the other node's MAC");
         assert!(
@@ -164,18 +146,11 @@ async fn agent_process_configures_its_node_reports_releases_and_ignores_other_no
     }
 
     cluster.set_phase("att-a", Phase::Detaching).await;
-    let o = wait_until(TIMEOUT, "att-a released", || async {
-        let o = cluster
-            .api()
-            .get("att-a")
-            .await
-            .map_err(|e| e.to_string())?;
-        match o.interface() {
-            Some(i) if i.released => Ok(o),
-            other => Err(format!("{other:?}; agent logs:\n{}", a.logs())),
-        }
-    })
-    .await;
+    let o = cluster
+        .wait_for("att-a", "att-a released", |o| {
+            released(o).map_err(|e| a.with_logs(e))
+        })
+        .await;
     assert!(
         !a.ns.link("ens6").expect("ens6").up(),
         "released links are let go (down)"

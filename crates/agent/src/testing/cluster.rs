@@ -22,9 +22,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running API double with the CRDs.
 pub struct TestCluster {
-    /// The server.
     pub server: ApiServerHandle,
-    /// A client for it.
     pub client: Client,
 }
 
@@ -87,6 +85,20 @@ impl TestCluster {
             .create(&PostParams::default(), &obj)
             .await
             .expect("create ENIAttachment")
+    }
+
+    /// [`TestCluster::create`], then [`TestCluster::set_controller_status`] to Attached with
+    /// `mac`: what the controller does for a new ENI, in the same steps.
+    pub async fn attach(
+        &self,
+        name: &str,
+        node: &str,
+        mac: &str,
+        adjust: impl FnOnce(&mut EniAttachmentSpec),
+    ) -> EniAttachment {
+        self.create(name, node, adjust).await;
+        self.set_controller_status(name, Phase::Attached, Some(mac))
+            .await
     }
 
     /// Writes the controller-owned status: phase, and once attached the ENI's IDs and MAC.

@@ -1,9 +1,11 @@
 //! Test fixtures shared by this crate's tests and the CLI's end-to-end test (feature `testing`):
-//! a fake sysfs tree with a tiny kernel behind it, throwaway network namespaces, and the
-//! Kubernetes API double with the ENIAttachment CRD registered.
+//! a fake sysfs tree with a tiny kernel behind it, throwaway network namespaces, the
+//! Kubernetes API double with the ENIAttachment CRD registered, and checks on what the agent
+//! reports for waiting on it.
 
 pub mod cluster;
 pub mod netns;
+pub mod status;
 pub mod sysfs;
 
 use std::future::Future;

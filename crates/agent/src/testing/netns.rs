@@ -13,6 +13,7 @@ use nix::sched::CloneFlags;
 use serde::Deserialize;
 
 use crate::address::MacAddr;
+use crate::links::{LinkEvents, Links};
 
 /// A network namespace that exists for the lifetime of this value.
 #[derive(Debug)]
@@ -23,15 +24,11 @@ pub struct Netns {
 /// One link as `ip -j link show` reports it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IpLink {
-    /// ifindex.
     pub ifindex: u32,
-    /// Name.
     pub ifname: String,
     /// Flags (`UP`, `BROADCAST`, …).
     pub flags: Vec<String>,
-    /// MTU.
     pub mtu: u32,
-    /// MAC.
     pub address: Option<String>,
 }
 
@@ -86,30 +83,29 @@ impl Netns {
 
     /// Runs `ip -n <ns> <args>`; panics with its stderr on failure.
     pub fn ip(&self, args: &[&str]) -> String {
-        self.try_ip(args).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Runs `ip -n <ns> <args>`.
-    pub fn try_ip(&self, args: &[&str]) -> Result<String, String> {
         let mut full = vec!["-n", self.name.as_str()];
         full.extend_from_slice(args);
-        run_ip(&full)
+        run_ip(&full).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Adds a veth pair `name`/`peer`, `name` carrying `mac` (a simulated ENI), both down.
     pub fn add_veth(&self, name: &str, mac: MacAddr, peer: &str) {
-        self.ip(&[
-            "link",
-            "add",
-            name,
-            "address",
-            &mac.to_string(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            peer,
-        ]);
+        self.veth(name, None, mac, peer);
+    }
+
+    /// Like [`Netns::add_veth`], with `name` at ifindex `index` (to re-use an index on purpose).
+    pub fn add_veth_at(&self, name: &str, index: u32, mac: MacAddr, peer: &str) {
+        self.veth(name, Some(index), mac, peer);
+    }
+
+    fn veth(&self, name: &str, index: Option<u32>, mac: MacAddr, peer: &str) {
+        let (index, mac) = (index.map(|i| i.to_string()), mac.to_string());
+        let mut args = vec!["link", "add", name];
+        if let Some(i) = &index {
+            args.extend(["index", i.as_str()]);
+        }
+        args.extend(["address", &mac, "type", "veth", "peer", "name", peer]);
+        self.ip(&args);
     }
 
     /// The link called `name`, if any.
@@ -122,14 +118,6 @@ impl Netns {
         let json = self.ip(&["-j", "link", "show"]);
         serde_json::from_str(&json)
             .unwrap_or_else(|e| panic!("unexpected `ip -j link` output ({e}): {json}"))
-    }
-
-    /// The link carrying `mac`, if any.
-    pub fn link_by_mac(&self, mac: MacAddr) -> Option<IpLink> {
-        let mac = mac.to_string();
-        self.links()
-            .into_iter()
-            .find(|l| l.address.as_deref() == Some(mac.as_str()))
     }
 
     /// Runs `f` on a thread that has entered the namespace: sockets it opens (netlink, TCP)
@@ -147,6 +135,22 @@ impl Netns {
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
+    }
+
+    /// Like [`Netns::enter`], with the current tokio runtime entered too, so `f` can open
+    /// sockets driven by it (netlink connections spawn their I/O task on it).
+    pub fn enter_runtime<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let rt = tokio::runtime::Handle::current();
+        self.enter(|| {
+            let _guard = rt.enter();
+            f()
+        })
+    }
+
+    /// The agent's netlink socket, opened inside the namespace.
+    pub fn connect_links(&self) -> (Links, LinkEvents) {
+        self.enter_runtime(Links::connect)
+            .unwrap_or_else(|e| panic!("netlink socket inside {}: {e}", self.name))
     }
 
     /// Listens on 127.0.0.1 *inside* the namespace and relays every connection to `target` on

@@ -57,11 +57,6 @@ impl FakeKernel {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The tree's root.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// A [`Sysfs`] whose writes go to this kernel.
     pub fn sysfs(&self) -> Sysfs {
         Sysfs::new(&self.root, Arc::new(self.clone()))

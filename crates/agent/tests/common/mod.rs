@@ -8,17 +8,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use multi_eni_agent::address::MacAddr;
-use multi_eni_agent::links::Links;
 use multi_eni_agent::plan::Naming;
-use multi_eni_agent::sysfs::Sysfs;
 use multi_eni_agent::testing::cluster::TestCluster;
 use multi_eni_agent::testing::netns::Netns;
 use multi_eni_agent::testing::sysfs::FakeKernel;
 use multi_eni_agent::{Agent, AgentConfig, AgentError};
-use multi_eni_api::keys::condition;
-use multi_eni_api::{EniAttachment, InterfaceStatus};
+use multi_eni_api::keys::reason;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub use multi_eni_agent::testing::status::*;
 
 pub const MAC_A: MacAddr = MacAddr([0x02, 0x6e, 0x69, 0, 0, 0x0a]);
 pub const MAC_B: MacAddr = MacAddr([0x02, 0x6e, 0x69, 0, 0, 0x0b]);
@@ -63,23 +62,18 @@ impl Node {
         }
     }
 
-    pub fn sysfs(&self) -> Sysfs {
-        self.kernel.sysfs()
-    }
-
     /// Starts an agent for this node with netlink opened inside the namespace.
     pub async fn start_agent(&self, cluster: &TestCluster, config: AgentConfig) -> RunningAgent {
-        let rt = tokio::runtime::Handle::current();
-        let (links, events) = self
-            .ns
-            .enter(|| {
-                let _guard = rt.enter();
-                Links::connect()
-            })
-            .expect("netlink socket inside the netns");
-        let agent = Agent::new(config, cluster.client.clone(), links, events, self.sysfs())
-            .await
-            .expect("agent");
+        let (links, events) = self.ns.connect_links();
+        let agent = Agent::new(
+            config,
+            cluster.client.clone(),
+            links,
+            events,
+            self.kernel.sysfs(),
+        )
+        .await
+        .expect("agent");
         let metrics_addr = agent.metrics_addr().expect("metrics address");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(agent.run(async move {
@@ -132,6 +126,13 @@ impl RunningAgent {
             .unwrap_or_default();
         (code, body)
     }
+
+    /// Asserts that `/metrics` has the sample `line` (name, labels and value), exactly.
+    pub async fn assert_metric(&self, line: &str) {
+        let (code, body) = self.get("/metrics").await;
+        assert_eq!(code, 200, "{body}");
+        assert!(body.lines().any(|l| l == line), "no {line:?} in:\n{body}");
+    }
 }
 
 impl Drop for RunningAgent {
@@ -140,30 +141,14 @@ impl Drop for RunningAgent {
     }
 }
 
-pub fn iface(o: &EniAttachment) -> Result<&InterfaceStatus, String> {
-    o.interface()
-        .ok_or_else(|| format!("no status.interface yet: {:?}", o.status))
-}
-
-/// The InterfaceReady condition's (status, reason).
-pub fn ready(o: &EniAttachment) -> Result<(String, String), String> {
-    let i = iface(o)?;
-    multi_eni_api::conditions::find(&i.conditions, condition::INTERFACE_READY)
-        .map(|c| (c.status.clone(), c.reason.clone()))
-        .ok_or_else(|| format!("no InterfaceReady condition: {i:?}"))
-}
-
-/// Passes when InterfaceReady has `reason` (and `status`).
-pub fn has_reason(
-    status: &'static str,
-    reason: &'static str,
-) -> impl Fn(&EniAttachment) -> Result<(), String> {
-    move |o| {
-        let (s, r) = ready(o)?;
-        if s == status && r == reason {
-            Ok(())
-        } else {
-            Err(format!("InterfaceReady {s}/{r}: {:?}", o.interface()))
-        }
-    }
+/// Waits until the agent reports that the attachment's link has not appeared (yet): the agent
+/// knows the attachment, so a link created now is a hot-plug.
+pub async fn wait_not_found(cluster: &TestCluster, name: &str) {
+    cluster
+        .wait_for(
+            name,
+            "InterfaceNotFound",
+            has_reason("False", reason::INTERFACE_NOT_FOUND),
+        )
+        .await;
 }
