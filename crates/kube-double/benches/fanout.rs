@@ -14,8 +14,9 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
 
 use bytes::Bytes;
-use multi_eni_kube_double::{ApiServer, ServerConfig};
-use scale_support::{Kind, connect, current_rv, request, timed_list, watch_until_all, write_all};
+use scale_support::{
+    Kind, connect, current_rv, request, start_with_widgets, timed_list, watch_until_all, write_all,
+};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -62,22 +63,8 @@ async fn run() {
         env("FANOUT_WATCHERS", 200),
         env("FANOUT_WRITERS", 8),
     );
-    let server = ApiServer::start(ServerConfig {
-        history_size: objects + nodes + 1000,
-        ..ServerConfig::default()
-    })
-    .await
-    .expect("start");
+    let server = start_with_widgets(objects + nodes + 1000).await;
     let addr = server.addr();
-    let mut c = connect(addr).await;
-    let (s, b) = request(
-        &mut c,
-        "POST",
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-        Bytes::from(scale_support::CRD),
-    )
-    .await;
-    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
 
     // Write-only baseline: objects/s with nobody watching.
     let started = Instant::now();

@@ -34,31 +34,44 @@ pub fn name_problem(name: &str, label_only: bool) -> Option<String> {
 pub fn generate_name(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    let base = if prefix.len() > 58 {
-        &prefix[..58]
-    } else {
-        prefix
-    };
+    // kube keeps 58 bytes of the prefix. Inside a multi-byte character, keep all of it: the
+    // name is no DNS name either way, and check_name says so (kube's byte cut does the same).
+    let cut = (58.min(prefix.len())..=prefix.len())
+        .find(|i| prefix.is_char_boundary(*i))
+        .unwrap_or(prefix.len());
+    let base = &prefix[..cut];
     let suffix: String = (0..5)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
     format!("{base}{suffix}")
 }
 
+/// A 422 about one field of an object of `rt`.
+pub fn invalid_field(
+    rt: &ResourceType,
+    name: &str,
+    field: &str,
+    reason: &str,
+    message: impl Into<String>,
+) -> ApiError {
+    ApiError::invalid(
+        &rt.kind,
+        &rt.group,
+        name,
+        vec![Cause::new(field, reason, message)],
+    )
+}
+
 /// The 422 for a bad `metadata.name`.
 pub fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
-    let label_only = rt.group.is_empty() && rt.plural == "namespaces";
-    match name_problem(name, label_only) {
+    match name_problem(name, rt.is_namespace()) {
         None => Ok(()),
-        Some(why) => Err(ApiError::invalid(
-            &rt.kind,
-            &rt.group,
+        Some(why) => Err(invalid_field(
+            rt,
             name,
-            vec![Cause::new(
-                "metadata.name",
-                "FieldValueInvalid",
-                format!("metadata.name: Invalid value: \"{name}\": {why}"),
-            )],
+            "metadata.name",
+            "FieldValueInvalid",
+            format!("metadata.name: Invalid value: \"{name}\": {why}"),
         )),
     }
 }
@@ -119,5 +132,17 @@ mod tests {
         let n = generate_name("eni-");
         assert!(n.starts_with("eni-") && n.len() == 9, "{n}");
         assert_eq!(name_problem(&n, false), None);
+    }
+
+    #[test]
+    fn long_prefixes_are_cut_to_58_bytes_but_not_inside_a_character() {
+        let ascii = generate_name(&"a".repeat(70));
+        assert_eq!(ascii.len(), 63, "{ascii}");
+        assert!(ascii.starts_with(&"a".repeat(58)));
+        let wide = format!("{}ébc", "a".repeat(57));
+        let n = generate_name(&wide);
+        assert!(n.starts_with(&format!("{}é", "a".repeat(57))), "{n}");
+        assert_eq!(n.len(), 64, "{n}");
+        assert!(name_problem(&n, false).is_some(), "still no DNS name");
     }
 }

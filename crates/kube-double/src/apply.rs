@@ -5,9 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::meta::now_ts;
 use crate::status::{ApiError, Subject};
 
 type FieldPath = Vec<String>;
@@ -186,6 +186,12 @@ pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError>
             "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
         ));
     }
+    // The object's metadata is a map; anything else would have it replaced by a scalar.
+    if req.applied.get("metadata").is_some_and(|m| !m.is_object()) {
+        return Err(ApiError::bad_request(
+            "metadata of the applied configuration must be an object",
+        ));
+    }
     let wanted = fields_of(req.applied);
     let mut managers = managers_of(current);
     let sub = req.subresource.map(str::to_string);
@@ -264,7 +270,7 @@ pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError>
                 .retain(|f| !wanted.iter().any(|w| f.starts_with(w) || w.starts_with(f)));
         }
     }
-    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let now = now_ts();
     let mut entries: Vec<Value> = managers
         .iter()
         .filter(|m| !is_me(m) && !m.fields.is_empty())
@@ -345,6 +351,14 @@ mod tests {
         let mf = o2["metadata"]["managedFields"].as_array().expect("managed");
         assert_eq!(mf.len(), 1, "one lost its only field: {mf:?}");
         assert_eq!(mf[0]["manager"], "two");
+    }
+
+    #[test]
+    fn applied_metadata_must_be_a_map() {
+        let a = json!({"metadata": "x", "spec": {"x": 1}});
+        let e = apply(&json!({"metadata": {"name": "w"}}), &req(&a, "me", false))
+            .expect_err("scalar metadata");
+        assert_eq!((e.code, e.reason), (400, "BadRequest"));
     }
 
     #[test]

@@ -1,21 +1,25 @@
 //! CustomResourceDefinition → served resource types, and the status kube-apiserver's CRD
 //! controllers would write (names accepted, Established at once: no "not yet served" window).
 
-use chrono::{SecondsFormat, Utc};
 use multi_eni_crd_schema::CrdSchema;
 use serde_json::{Value, json};
 
 use crate::builtin::default_columns;
+use crate::meta::{now_ts, str_at as s, strings_at};
 use crate::resource::{
-    ColumnSource, Generation, PrinterColumn, ResourceType, metadata_field_labels,
+    ColumnSource, Generation, GroupResource, PrinterColumn, ResourceType, metadata_field_labels,
 };
 use crate::status::{ApiError, Cause};
 
 /// Finalizer kube-apiserver puts on every CRD so its objects are removed before it goes.
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
-fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+/// The resource a CRD defines: `(spec.group, spec.names.plural)`.
+pub fn served_resource(crd: &Value) -> GroupResource {
+    GroupResource {
+        group: s(crd, "/spec/group").to_string(),
+        plural: s(crd, "/spec/names/plural").to_string(),
+    }
 }
 
 fn invalid(name: &str, field: &str, reason: &str, msg: String) -> ApiError {
@@ -25,6 +29,22 @@ fn invalid(name: &str, field: &str, reason: &str, msg: String) -> ApiError {
         name,
         vec![Cause::new(field, reason, msg)],
     )
+}
+
+/// `spec.names.singular`, defaulted as kube-apiserver does: the kind in lower case.
+fn singular(crd: &Value) -> String {
+    match s(crd, "/spec/names/singular") {
+        "" => s(crd, "/spec/names/kind").to_lowercase(),
+        x => x.to_string(),
+    }
+}
+
+/// `spec.names.listKind`, defaulted to `<kind>List`.
+fn list_kind(crd: &Value) -> String {
+    match s(crd, "/spec/names/listKind") {
+        "" => format!("{}List", s(crd, "/spec/names/kind")),
+        x => x.to_string(),
+    }
 }
 
 /// The resource types a CRD serves (one per served version), or the 422 kube-apiserver would send.
@@ -85,17 +105,6 @@ pub fn resource_types(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
             ),
         ));
     }
-    let strings = |ptr: &str| -> Vec<String> {
-        crd.pointer(ptr)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let namespaced = scope == "Namespaced";
     let mut out = vec![];
     for v in versions.iter().filter(|v| v["served"] == true) {
@@ -142,28 +151,19 @@ pub fn resource_types(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
                 field_labels.push((p.to_string(), p.split('.').map(str::to_string).collect()));
             }
         }
-        let singular = match s(crd, "/spec/names/singular") {
-            "" => kind.to_lowercase(),
-            x => x.to_string(),
-        };
-        let list_kind = match s(crd, "/spec/names/listKind") {
-            "" => format!("{kind}List"),
-            x => x.to_string(),
-        };
         out.push(ResourceType {
             group: group.to_string(),
             version: version.to_string(),
             kind: kind.to_string(),
-            list_kind,
+            list_kind: list_kind(crd),
             plural: plural.to_string(),
-            singular,
-            short_names: strings("/spec/names/shortNames"),
-            categories: strings("/spec/names/categories"),
+            singular: singular(crd),
+            short_names: strings_at(crd, "/spec/names/shortNames"),
+            categories: strings_at(crd, "/spec/names/categories"),
             namespaced,
             status_subresource: v.pointer("/subresources/status").is_some(),
             generation: Generation::Tracked,
             custom: true,
-            unconditional_update: false,
             columns,
             field_labels,
             merge_keys: vec![],
@@ -187,14 +187,13 @@ pub fn storage_api_version(crd: &Value) -> String {
 
 /// Fills `status` as the CRD controllers do once names are accepted.
 pub fn set_established(crd: &mut Value, previous_status: Option<&Value>) {
-    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let now = now_ts();
     let mut names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
-    let kind = s(crd, "/spec/names/kind").to_string();
     if names.get("singular").is_none_or(|x| x == "") {
-        names["singular"] = json!(kind.to_lowercase());
+        names["singular"] = json!(singular(crd));
     }
     if names.get("listKind").is_none_or(|x| x == "") {
-        names["listKind"] = json!(format!("{kind}List"));
+        names["listKind"] = json!(list_kind(crd));
     }
     let mut stored: Vec<Value> = previous_status
         .and_then(|p| p.get("storedVersions"))

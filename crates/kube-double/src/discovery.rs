@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::resource::ResourceType;
+use crate::resource::{ResourceType, VERBS};
 
 /// The Accept/Content-Type of aggregated discovery.
 pub const AGGREGATED_V2: &str =
@@ -107,7 +107,7 @@ pub fn api_resource_list(types: &[Arc<ResourceType>], group: &str, version: &str
     }
     let mut resources = vec![];
     for t in here {
-        let mut r = json!({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind, "verbs": t.verbs()});
+        let mut r = json!({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind, "verbs": VERBS});
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
         }
@@ -147,7 +147,7 @@ pub fn aggregated(types: &[Arc<ResourceType>], core: bool) -> Value {
                         .map(|t| {
                             let kind = json!({"group": t.group, "version": t.version, "kind": t.kind});
                             let mut r = json!({"resource": t.plural, "responseKind": kind, "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
-                                "singularResource": t.singular, "verbs": t.verbs()});
+                                "singularResource": t.singular, "verbs": VERBS});
                             if !t.short_names.is_empty() {
                                 r["shortNames"] = json!(t.short_names);
                             }

@@ -180,7 +180,8 @@ impl Faults {
         }
     }
 
-    /// 500 InternalError for matching requests.
+    /// Status `code` for matching requests, with the reason kube-apiserver gives that code
+    /// (`InternalError` for codes it has no other name for).
     pub fn fail(&self, rule: FaultRule, code: u16) -> FaultHandle {
         let reason = match code {
             409 => "Conflict",

@@ -1,6 +1,5 @@
-//! HTTP requests → cluster operations → kube-apiserver-shaped responses: content negotiation
-//! (JSON, `as=Table`, `as=PartialObjectMetadata`, aggregated discovery), query parameters,
-//! fault hooks, streaming watch bodies.
+//! HTTP requests → cluster operations: routes, query parameters, fault hooks, request bodies,
+//! streaming watch bodies. How responses are rendered is [`crate::render`]'s job.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -9,25 +8,25 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use http::{HeaderValue, Method, Request, Response, header};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
 
-use crate::cluster::{Cluster, DeleteOpts, ListOpts, ListPage, PatchKind, WriteOpts, WriteResult};
+use crate::cluster::{Cluster, DeleteOpts, ListOpts, ListPage, WriteOpts};
 use crate::discovery;
 use crate::faults::{FaultAction, Faults, RequestFacts, Verb, fault_error};
 use crate::openapi;
+use crate::patch::PatchKind;
+use crate::render::{
+    Body, BoxError, Render, error_response, full, render_kind, render_list, render_one,
+    render_write, value_response,
+};
 use crate::resource::ResourceType;
 use crate::routing::{ResourcePath, Route, route};
 use crate::selector::{FieldSelector, Filter, LabelSelector};
 use crate::status::{ApiError, success_status};
-use crate::store::Stored;
-use crate::table::{self, IncludeObject};
 use crate::watch::{self, WatchParams};
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub type Body = BoxBody<Bytes, BoxError>;
 
 /// What every request handler shares.
 #[derive(Debug, Clone)]
@@ -36,59 +35,9 @@ pub struct Shared {
     pub faults: Faults,
 }
 
-fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into())
-        .map_err(|never: Infallible| match never {})
-        .boxed()
-}
-
-fn json_response(code: u16, body: impl Into<Bytes>) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-fn value_response(code: u16, v: &Value) -> Response<Body> {
-    json_response(code, serde_json::to_vec(v).unwrap_or_default())
-}
-
-pub fn error_response(e: &ApiError) -> Response<Body> {
-    value_response(e.code, &e.to_status())
-}
-
-/// How the client wants objects rendered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Render {
-    Json,
-    Table(IncludeObject),
-    Metadata,
-}
-
-fn render_kind(headers: &http::HeaderMap, q: &HashMap<String, String>) -> Render {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    // The first acceptable option wins, as in kube-apiserver's negotiation.
-    for option in accept.split(',') {
-        let o = option.replace(' ', "");
-        if o.contains("as=Table") && o.contains("g=meta.k8s.io") {
-            return Render::Table(IncludeObject::parse(
-                q.get("includeObject").map(String::as_str),
-            ));
-        }
-        if o.contains("as=PartialObjectMetadata") {
-            return Render::Metadata;
-        }
-        if o.starts_with("application/json") || o.starts_with("*/*") || o.is_empty() {
-            return Render::Json;
-        }
-    }
-    Render::Json
+/// A request header as text (`None` when absent or not visible ASCII).
+fn header_str(headers: &http::HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn query(req_query: Option<&str>) -> HashMap<String, String> {
@@ -119,13 +68,10 @@ pub async fn handle(
 async fn serve(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let q = query(req.uri().query());
     let path = req.uri().path().to_string();
-    let render = render_kind(req.headers(), &q);
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
+    let accept = header_str(req.headers(), header::ACCEPT)
         .unwrap_or("")
         .to_string();
+    let render = render_kind(&accept, &q);
     let cluster = &shared.cluster;
     let r = route(&path).ok_or_else(|| ApiError::no_route(&path))?;
     let types = || cluster.all_types();
@@ -268,10 +214,8 @@ async fn serve_resource(
         subresource: rp.sub.as_deref(),
     };
     if let Some(action) = shared.faults.take(&facts) {
-        match &action {
-            FaultAction::Delay(d) => tokio::time::sleep(*d).await,
-            FaultAction::Timeout(d) => tokio::time::sleep(*d).await,
-            _ => {}
+        if let FaultAction::Delay(d) | FaultAction::Timeout(d) = &action {
+            tokio::time::sleep(*d).await;
         }
         if let Some(e) = fault_error(&action, &facts) {
             return Err(e);
@@ -279,12 +223,6 @@ async fn serve_resource(
     }
     let name = rp.name.clone().unwrap_or_default();
     let sub = rp.sub.as_deref();
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_string();
     match verb {
         Verb::Get => {
             let obj = cluster.get(&rt, ns, &name)?;
@@ -295,52 +233,7 @@ async fn serve_resource(
             let page = cluster.list(&rt, ns, &opts)?;
             Ok(render_list(&cluster, &rt, page, render))
         }
-        Verb::Watch => {
-            let opts = list_opts(&rt, &q)?;
-            let send_initial = flag(&q, "sendInitialEvents");
-            let start = cluster.watch_start(
-                &rt,
-                ns,
-                &opts.filter,
-                opts.resource_version.as_deref(),
-                send_initial,
-            );
-            let client_timeout = q
-                .get("timeoutSeconds")
-                .and_then(|t| t.parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let max = cluster.config.max_watch_timeout;
-            let params = WatchParams {
-                filter: opts.filter,
-                bookmarks: flag(&q, "allowWatchBookmarks"),
-                send_initial_events: send_initial,
-                timeout: client_timeout.map_or(max, |t| t.min(max)),
-                bookmark_interval: cluster.config.bookmark_interval,
-                table: match render {
-                    Render::Table(i) => Some(i),
-                    _ => None,
-                },
-            };
-            let rx = watch::spawn(
-                cluster.clone(),
-                rt.clone(),
-                start,
-                params,
-                shared.faults.watch_token(),
-            );
-            let stream =
-                futures::stream::unfold(
-                    rx,
-                    |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
-                )
-                .map(|item| item.map(Frame::data).map_err(|e| Box::new(e) as BoxError));
-            let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            Ok(r)
-        }
+        Verb::Watch => watch_response(shared, rt, ns, &q, render),
         Verb::Create => {
             let body = parse_json(&read_body(req).await?)?;
             let r = cluster.create(&rt, ns, body, &write_opts(&q))?;
@@ -352,17 +245,11 @@ async fn serve_resource(
             Ok(render_write(&cluster, &rt, r, render, 200))
         }
         Verb::Patch => {
-            let kind = PatchKind::from_content_type(&content_type).ok_or_else(|| {
-                ApiError::unsupported_media_type(
-                    &content_type,
-                    &[
-                        "application/json-patch+json",
-                        "application/merge-patch+json",
-                        "application/strategic-merge-patch+json",
-                        "application/apply-patch+yaml",
-                    ],
-                )
-            })?;
+            let content_type = header_str(req.headers(), header::CONTENT_TYPE)
+                .unwrap_or("application/json")
+                .to_string();
+            let kind = PatchKind::from_content_type(&content_type)
+                .ok_or_else(|| PatchKind::unsupported(&content_type, true))?;
             let body = read_body(req).await?;
             let r = cluster.patch(&rt, ns, &name, sub, kind, &body, &write_opts(&q))?;
             let code = if r.created { 201 } else { 200 };
@@ -385,10 +272,64 @@ async fn serve_resource(
             if render == Render::Json {
                 Ok(render_list(&cluster, &rt, page, Render::Json))
             } else {
-                Ok(value_response(200, &success_status(None)))
+                Ok(value_response(200, &success_status()))
             }
         }
     }
+}
+
+/// A watch: the body streams events until the timeout, the client leaves or a fault cuts it.
+/// A start the cluster refuses (410 for a compacted resourceVersion) is still HTTP 200, with
+/// an `ERROR` event, as from kube-apiserver's watch cache.
+fn watch_response(
+    shared: &Shared,
+    rt: Arc<ResourceType>,
+    ns: Option<&str>,
+    q: &HashMap<String, String>,
+    render: Render,
+) -> Result<Response<Body>, ApiError> {
+    let cluster = &shared.cluster;
+    let opts = list_opts(&rt, q)?;
+    let send_initial = flag(q, "sendInitialEvents");
+    let start = cluster.watch_start(
+        &rt,
+        ns,
+        &opts.filter,
+        opts.resource_version.as_deref(),
+        send_initial,
+    );
+    let client_timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let max = cluster.config.max_watch_timeout;
+    let params = WatchParams {
+        filter: opts.filter,
+        bookmarks: flag(q, "allowWatchBookmarks"),
+        send_initial_events: send_initial,
+        timeout: client_timeout.map_or(max, |t| t.min(max)),
+        bookmark_interval: cluster.config.bookmark_interval,
+        table: match render {
+            Render::Table(i) => Some(i),
+            _ => None,
+        },
+    };
+    let rx = watch::spawn(
+        cluster.clone(),
+        rt,
+        start,
+        params,
+        shared.faults.watch_token(),
+    );
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+            .map(|item| item.map(Frame::data).map_err(|e| Box::new(e) as BoxError));
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
 }
 
 fn delete_opts(body: &[u8], q: &HashMap<String, String>) -> Result<DeleteOpts, ApiError> {
@@ -409,110 +350,4 @@ fn delete_opts(body: &[u8], q: &HashMap<String, String>) -> Result<DeleteOpts, A
         resource_version: s("/preconditions/resourceVersion"),
         dry_run,
     })
-}
-
-fn render_one(
-    cluster: &Cluster,
-    rt: &ResourceType,
-    obj: &Stored,
-    render: Render,
-    code: u16,
-    warnings: &[String],
-) -> Response<Body> {
-    let mut r = match render {
-        Render::Json => json_response(code, cluster.present(rt, obj)),
-        Render::Metadata => value_response(code, &table::partial_metadata(&obj.value)),
-        Render::Table(include) => {
-            let mut v = obj.value.clone();
-            v["apiVersion"] = json!(rt.api_version());
-            let t = table::table(
-                rt,
-                &[&v],
-                include,
-                json!({"resourceVersion": obj.rv.to_string()}),
-                true,
-            );
-            value_response(code, &t)
-        }
-    };
-    for w in warnings {
-        let text = format!("299 - {}", serde_json::to_string(w).unwrap_or_default());
-        if let Ok(h) = HeaderValue::from_str(&text) {
-            r.headers_mut().append(header::WARNING, h);
-        }
-    }
-    r
-}
-
-fn render_write(
-    cluster: &Cluster,
-    rt: &ResourceType,
-    w: WriteResult,
-    render: Render,
-    code: u16,
-) -> Response<Body> {
-    render_one(cluster, rt, &w.obj, render, code, &w.warnings)
-}
-
-fn list_metadata(page: &ListPage) -> Value {
-    let mut m = json!({"resourceVersion": page.resource_version.to_string()});
-    if let Some(c) = &page.continue_token {
-        m["continue"] = json!(c);
-    }
-    m
-}
-
-fn render_list(
-    cluster: &Cluster,
-    rt: &ResourceType,
-    page: ListPage,
-    render: Render,
-) -> Response<Body> {
-    match render {
-        Render::Table(include) => {
-            let values: Vec<Value> = page
-                .items
-                .iter()
-                .map(|o| {
-                    let mut v = o.value.clone();
-                    v["apiVersion"] = json!(rt.api_version());
-                    v
-                })
-                .collect();
-            let refs: Vec<&Value> = values.iter().collect();
-            value_response(
-                200,
-                &table::table(rt, &refs, include, list_metadata(&page), true),
-            )
-        }
-        Render::Metadata => {
-            let items: Vec<Value> = page
-                .items
-                .iter()
-                .map(|o| table::partial_metadata(&o.value))
-                .collect();
-            value_response(
-                200,
-                &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_metadata(&page), "items": items}),
-            )
-        }
-        Render::Json => {
-            // Concatenate the stored bytes: a list never re-serialises objects.
-            let head = json!({"kind": rt.list_kind, "apiVersion": rt.api_version(), "metadata": list_metadata(&page)});
-            let mut head = serde_json::to_vec(&head).unwrap_or_default();
-            head.pop(); // the closing brace
-            let total: usize = page.items.iter().map(|o| o.bytes.len() + 1).sum();
-            let mut out = Vec::with_capacity(head.len() + total + 16);
-            out.extend_from_slice(&head);
-            out.extend_from_slice(b",\"items\":[");
-            for (i, o) in page.items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(&cluster.present(rt, o));
-            }
-            out.extend_from_slice(b"]}");
-            json_response(200, out)
-        }
-    }
 }

@@ -6,6 +6,53 @@ use serde_json::{Map, Value};
 
 use crate::status::ApiError;
 
+/// A PATCH request's type, from its Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    Merge,
+    Json,
+    Strategic,
+    Apply,
+}
+
+impl PatchKind {
+    /// In the order kube-apiserver lists them in a 415.
+    const ALL: [PatchKind; 4] = [
+        PatchKind::Json,
+        PatchKind::Merge,
+        PatchKind::Strategic,
+        PatchKind::Apply,
+    ];
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            PatchKind::Merge => "application/merge-patch+json",
+            PatchKind::Json => "application/json-patch+json",
+            PatchKind::Strategic => "application/strategic-merge-patch+json",
+            PatchKind::Apply => "application/apply-patch+yaml",
+        }
+    }
+
+    pub fn from_content_type(ct: &str) -> Option<PatchKind> {
+        let base = ct.split(';').next().unwrap_or("").trim();
+        // kubectl may send apply configurations as CBOR's media type; the body is still YAML/JSON.
+        if base == "application/apply-patch+cbor" {
+            return Some(PatchKind::Apply);
+        }
+        Self::ALL.into_iter().find(|k| k.content_type() == base)
+    }
+
+    /// The 415 for a patch the resource does not take; custom resources take no strategic merge.
+    pub fn unsupported(content_type: &str, with_strategic: bool) -> ApiError {
+        let accepted: Vec<&str> = Self::ALL
+            .into_iter()
+            .filter(|k| with_strategic || *k != PatchKind::Strategic)
+            .map(PatchKind::content_type)
+            .collect();
+        ApiError::unsupported_media_type(content_type, &accepted)
+    }
+}
+
 /// RFC 7386: `null` deletes, objects merge recursively, everything else replaces.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
@@ -241,6 +288,26 @@ mod tests {
             "metadata.finalizers" => Some(""),
             _ => None,
         }
+    }
+
+    #[test]
+    fn patch_kinds_from_content_types() {
+        for k in PatchKind::ALL {
+            let ct = format!("{}; charset=utf-8", k.content_type());
+            assert_eq!(PatchKind::from_content_type(&ct), Some(k));
+        }
+        assert_eq!(
+            PatchKind::from_content_type("application/apply-patch+cbor"),
+            Some(PatchKind::Apply)
+        );
+        assert_eq!(PatchKind::from_content_type("application/json"), None);
+        let e = PatchKind::unsupported("text/plain", false);
+        assert_eq!(e.code, 415);
+        assert!(
+            e.message.contains("include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got text/plain)"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

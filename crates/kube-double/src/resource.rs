@@ -42,8 +42,8 @@ pub enum BuiltinColumn {
     NodeRoles,
     NodeVersion,
     NodeInternalIp,
-    NamespacePhase,
-    PodPhase,
+    /// `status.phase` (Namespace, Pod).
+    Phase,
     LeaseHolder,
     EventLastSeen,
     EventType,
@@ -76,10 +76,9 @@ pub struct ResourceType {
     pub namespaced: bool,
     pub status_subresource: bool,
     pub generation: Generation,
-    /// Custom resources refuse strategic merge patches (415), and need a resourceVersion on PUT.
+    /// Custom resources refuse strategic merge patches (415), and need a resourceVersion on PUT
+    /// (core types allow unconditional updates: kube's AllowUnconditionalUpdate).
     pub custom: bool,
-    /// Core types allow PUT without resourceVersion (kube's AllowUnconditionalUpdate).
-    pub unconditional_update: bool,
     pub columns: Vec<PrinterColumn>,
     /// Field selector labels this resource accepts, each with the JSON path it reads.
     pub field_labels: Vec<(String, Vec<String>)>,
@@ -120,17 +119,25 @@ impl ResourceType {
         }
     }
 
-    pub fn verbs(&self) -> Vec<&'static str> {
-        vec![
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ]
+    /// `api_version() == s` without building the string: asked once per listed object and per
+    /// watch event.
+    pub fn api_version_is(&self, s: &str) -> bool {
+        if self.group.is_empty() {
+            return s == self.version;
+        }
+        s.strip_prefix(self.group.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|v| v == self.version)
+    }
+
+    /// Core `v1` Namespaces: a DNS-label name, spec finalizers, emptied before they go.
+    pub fn is_namespace(&self) -> bool {
+        self.group.is_empty() && self.plural == "namespaces"
+    }
+
+    /// CustomResourceDefinitions: writes of these change which resources are served.
+    pub fn is_crd(&self) -> bool {
+        self.group == "apiextensions.k8s.io" && self.plural == "customresourcedefinitions"
     }
 
     /// The JSON path a field selector label reads, if this resource supports it.
@@ -148,6 +155,18 @@ impl ResourceType {
             .map(|(_, k)| k.as_str())
     }
 }
+
+/// Every resource serves every verb (the double does no authorization to narrow them).
+pub const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// The field selectors every resource supports.
 pub fn metadata_field_labels(namespaced: bool) -> Vec<(String, Vec<String>)> {
@@ -179,5 +198,30 @@ pub fn field_value(obj: &Value, path: &[String]) -> String {
         Value::Null => String::new(),
         Value::Bool(b) => b.to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::builtin::builtin_resources;
+
+    #[test]
+    fn api_version_is_compares_group_and_version() {
+        let all = builtin_resources();
+        for rt in &all {
+            assert!(rt.api_version_is(&rt.api_version()), "{}", rt.api_version());
+        }
+        let lease = all.iter().find(|r| r.plural == "leases").expect("leases");
+        for other in [
+            "v1",
+            "coordination.k8s.io",
+            "coordination.k8s.io/v2",
+            "coordination.k8s.iov1",
+            "/v1",
+        ] {
+            assert!(!lease.api_version_is(other), "{other}");
+        }
+        let node = all.iter().find(|r| r.plural == "nodes").expect("nodes");
+        assert!(!node.api_version_is("core/v1"));
     }
 }

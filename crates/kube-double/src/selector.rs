@@ -174,12 +174,13 @@ impl LabelSelector {
     }
 }
 
+/// One field requirement: the JSON path it reads, whether it is `!=`, and the value.
+type FieldReq = (Vec<String>, bool, String);
+
 /// A parsed `fieldSelector`, bound to the fields the resource supports.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FieldSelector {
-    reqs: Vec<(Vec<String>, bool, String)>,
-    /// `metadata.name=x`: lets a list or watch of one object skip the scan.
-    pub exact_name: Option<String>,
+    reqs: Vec<FieldReq>,
 }
 
 /// Splits on unescaped `sep` (kube escapes `\,` `\=` `\\` in field selector values).
@@ -239,9 +240,6 @@ impl FieldSelector {
                 .field_path(field)
                 .ok_or_else(|| format!("field label not supported: {field}"))?;
             let value = unescape(value.trim());
-            if field == "metadata.name" && !neg {
-                sel.exact_name = Some(value.clone());
-            }
             sel.reqs.push((path.to_vec(), neg, value));
         }
         Ok(sel)
@@ -249,6 +247,15 @@ impl FieldSelector {
 
     pub fn is_empty(&self) -> bool {
         self.reqs.is_empty()
+    }
+
+    /// `metadata.name=x`: lets a list of one object skip the scan.
+    pub fn exact_name(&self) -> Option<&str> {
+        self.reqs
+            .iter()
+            .rev()
+            .find(|(path, neg, _)| !neg && path.as_slice() == ["metadata", "name"])
+            .map(|(_, _, v)| v.as_str())
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
@@ -337,6 +344,9 @@ mod tests {
         assert!(s.matches(&o));
         let s = FieldSelector::parse("metadata.name!=e1", ev).expect("parse");
         assert!(!s.matches(&o));
+        assert_eq!(s.exact_name(), None, "!= names no object");
+        let s = FieldSelector::parse("metadata.name=e1,reason=x", ev).expect("parse");
+        assert_eq!(s.exact_name(), Some("e1"));
         let s = FieldSelector::parse("metadata.namespace==default", ev).expect("parse");
         assert!(s.matches(&o));
         let e = FieldSelector::parse("spec.nodeName=x", ev).expect_err("unsupported");

@@ -55,15 +55,17 @@ impl ApiError {
         Self::new(400, "BadRequest", message)
     }
 
-    pub fn not_found(s: Subject<'_>) -> Self {
+    /// An error about one object, with the object in `details`.
+    fn about(s: Subject<'_>, code: u16, reason: &'static str, message: String) -> Self {
         ApiError {
             details: Some(s.details()),
-            ..Self::new(
-                404,
-                "NotFound",
-                format!("{} \"{}\" not found", s.qualified(), s.name),
-            )
+            ..Self::new(code, reason, message)
         }
+    }
+
+    pub fn not_found(s: Subject<'_>) -> Self {
+        let message = format!("{} \"{}\" not found", s.qualified(), s.name);
+        Self::about(s, 404, "NotFound", message)
     }
 
     /// 404 for a path that names no served resource (kube-apiserver answers with a bare 404 Status).
@@ -76,14 +78,8 @@ impl ApiError {
     }
 
     pub fn already_exists(s: Subject<'_>) -> Self {
-        ApiError {
-            details: Some(s.details()),
-            ..Self::new(
-                409,
-                "AlreadyExists",
-                format!("{} \"{}\" already exists", s.qualified(), s.name),
-            )
-        }
+        let message = format!("{} \"{}\" already exists", s.qualified(), s.name);
+        Self::about(s, 409, "AlreadyExists", message)
     }
 
     /// Optimistic-concurrency failure: the exact text kube-apiserver sends, which controllers log.
@@ -95,18 +91,12 @@ impl ApiError {
     }
 
     pub fn conflict_with(s: Subject<'_>, why: impl std::fmt::Display) -> Self {
-        ApiError {
-            details: Some(s.details()),
-            ..Self::new(
-                409,
-                "Conflict",
-                format!(
-                    "Operation cannot be fulfilled on {} \"{}\": {why}",
-                    s.qualified(),
-                    s.name
-                ),
-            )
-        }
+        let message = format!(
+            "Operation cannot be fulfilled on {} \"{}\": {why}",
+            s.qualified(),
+            s.name
+        );
+        Self::about(s, 409, "Conflict", message)
     }
 
     /// 422 with field causes. `kind_group` is `Node` or `NodeENI.networking.k8s.aws`.
@@ -214,13 +204,9 @@ impl Cause {
     }
 }
 
-/// The Status a successful delete of an object without a body returns (deletecollection etc.).
-pub fn success_status(details: Option<Value>) -> Value {
-    let mut s = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"});
-    if let Some(d) = details {
-        s["details"] = d;
-    }
-    s
+/// The Status a deletecollection answers with when the client asked for no object list.
+pub fn success_status() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
 }
 
 #[cfg(test)]

@@ -8,10 +8,25 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, LockResult, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+/// The guard of a poisoned lock. Every mutation under the server's locks is a single
+/// insert/remove plus its record, so a panic while holding one leaves consistent data.
+pub fn unpoisoned<G>(r: LockResult<G>) -> G {
+    r.unwrap_or_else(PoisonError::into_inner)
+}
+
+pub fn lock(m: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    unpoisoned(m.lock())
+}
+
+/// A JSON value's bytes. Serialising a `Value` cannot fail (its map keys are strings).
+pub fn json_bytes(v: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+}
 
 /// Where an object lives: sorted by namespace then name, like etcd keys.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,8 +45,14 @@ pub struct Stored {
 
 impl Stored {
     pub fn new(value: Value, rv: u64) -> Arc<Stored> {
-        let bytes = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        let bytes = json_bytes(&value);
         Arc::new(Stored { value, bytes, rv })
+    }
+
+    /// The object as written at `rv`, with `metadata.resourceVersion` saying so.
+    pub fn versioned(mut value: Value, rv: u64) -> Arc<Stored> {
+        value["metadata"]["resourceVersion"] = json!(rv.to_string());
+        Stored::new(value, rv)
     }
 }
 
@@ -104,7 +125,8 @@ impl Store {
         }
     }
 
-    /// Records a change (the object map is already updated by the caller) and wakes watchers.
+    /// Applies a change to the object map, records it in the history and wakes watchers: the
+    /// map and the history never disagree.
     pub fn record(
         &mut self,
         kind: ChangeKind,
@@ -112,6 +134,12 @@ impl Store {
         obj: Arc<Stored>,
         prev: Option<Arc<Stored>>,
     ) {
+        match kind {
+            ChangeKind::Deleted => self.objects.remove(&key),
+            ChangeKind::Added | ChangeKind::Modified => {
+                self.objects.insert(key.clone(), obj.clone())
+            }
+        };
         let rv = obj.rv;
         let line = watch_line(kind.as_str(), &obj.bytes);
         self.history.push_back(Arc::new(Change {
@@ -128,6 +156,20 @@ impl Store {
             }
         }
         self.notify.send_replace(rv);
+    }
+
+    /// The objects of one namespace, in name order.
+    pub fn in_namespace<'a>(
+        &'a self,
+        ns: &'a str,
+    ) -> impl Iterator<Item = (&'a ObjKey, &'a Arc<Stored>)> + 'a {
+        let lower = ObjKey {
+            namespace: ns.to_string(),
+            name: String::new(),
+        };
+        self.objects
+            .range(lower..)
+            .take_while(move |(k, _)| k.namespace == ns)
     }
 
     /// Changes after `rv`, at most `max`; `Err` when `rv` is older than the kept history.
@@ -161,7 +203,7 @@ impl Store {
     }
 
     /// Objects after `after` in key order as of `snapshot`, keeping those `keep` accepts, up to
-    /// `limit`. Returns the page and whether more matching objects may follow.
+    /// `limit`. Returns the page and, when more objects may follow, the last key it holds.
     pub fn page(
         &self,
         snapshot: &Snapshot,
@@ -178,88 +220,61 @@ impl Store {
             }),
             (None, None) => Bound::Unbounded,
         };
+        let current = self.objects.range((lower.clone(), Bound::Unbounded));
+        let entries: Box<dyn Iterator<Item = (&ObjKey, Option<&Arc<Stored>>)>> = match snapshot {
+            Snapshot::Current => Box::new(current.map(|(k, s)| (k, Some(s)))),
+            Snapshot::Rewound(over) => {
+                Box::new(rewound(current, over.range((lower, Bound::Unbounded))))
+            }
+        };
         let in_ns = |k: &ObjKey| namespace.is_none_or(|ns| k.namespace == ns);
         let mut out = vec![];
         let mut last: Option<ObjKey> = None;
-        let mut push = |k: &ObjKey, s: &Arc<Stored>, out: &mut Vec<Arc<Stored>>| -> bool {
+        for (k, s) in entries.take_while(|(k, _)| in_ns(k)) {
+            let Some(s) = s else { continue };
             if out.len() >= limit {
-                return false;
+                return (out, last);
             }
             if keep(s) {
                 out.push(s.clone());
                 last = Some(k.clone());
             }
-            true
-        };
-        let mut more = false;
-        match snapshot {
-            Snapshot::Current => {
-                for (k, s) in self.objects.range((lower, Bound::Unbounded)) {
-                    if !in_ns(k) {
-                        break;
-                    }
-                    if !push(k, s, &mut out) {
-                        more = true;
-                        break;
-                    }
-                }
-            }
-            Snapshot::Rewound(over) => {
-                let mut cur = self
-                    .objects
-                    .range((lower.clone(), Bound::Unbounded))
-                    .peekable();
-                let mut ovr = over.range((lower, Bound::Unbounded)).peekable();
-                loop {
-                    let next: Option<(ObjKey, Option<Arc<Stored>>)> = match (cur.peek(), ovr.peek())
-                    {
-                        (None, None) => None,
-                        (Some((k, s)), None) => {
-                            let r = ((*k).clone(), Some((*s).clone()));
-                            cur.next();
-                            Some(r)
-                        }
-                        (None, Some((k, s))) => {
-                            let r = ((*k).clone(), (*s).clone());
-                            ovr.next();
-                            Some(r)
-                        }
-                        (Some((ck, cs)), Some((ok, os))) => {
-                            if ck < ok {
-                                let r = ((*ck).clone(), Some((*cs).clone()));
-                                cur.next();
-                                Some(r)
-                            } else {
-                                let r = ((*ok).clone(), (*os).clone());
-                                if ck == ok {
-                                    cur.next();
-                                }
-                                ovr.next();
-                                Some(r)
-                            }
-                        }
-                    };
-                    let Some((k, s)) = next else { break };
-                    if !in_ns(&k) {
-                        break;
-                    }
-                    if let Some(s) = s
-                        && !push(&k, &s, &mut out)
-                    {
-                        more = true;
-                        break;
-                    }
-                }
-            }
         }
-        (out, if more { last } else { None })
+        (out, None)
     }
+}
+
+/// The objects as of a snapshot, in key order: `current` with `overlay` (the keys changed
+/// since, with their value then; `None`: absent then) laid over it.
+fn rewound<'a>(
+    current: impl Iterator<Item = (&'a ObjKey, &'a Arc<Stored>)>,
+    overlay: impl Iterator<Item = (&'a ObjKey, &'a Option<Arc<Stored>>)>,
+) -> impl Iterator<Item = (&'a ObjKey, Option<&'a Arc<Stored>>)> {
+    let mut cur = current.peekable();
+    let mut ovr = overlay.peekable();
+    std::iter::from_fn(move || match (cur.peek().copied(), ovr.peek().copied()) {
+        (None, None) => None,
+        (Some((k, s)), None) => {
+            cur.next();
+            Some((k, Some(s)))
+        }
+        (Some((ck, cs)), Some((ok, _))) if ck < ok => {
+            cur.next();
+            Some((ck, Some(cs)))
+        }
+        (c, Some((ok, os))) => {
+            if c.is_some_and(|(ck, _)| ck == ok) {
+                cur.next();
+            }
+            ovr.next();
+            Some((ok, os.as_ref()))
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn key(n: &str) -> ObjKey {
         ObjKey {
@@ -273,7 +288,7 @@ mod tests {
             json!({"metadata": {"name": n, "resourceVersion": rv.to_string()}}),
             rv,
         );
-        let prev = s.objects.insert(key(n), obj.clone());
+        let prev = s.objects.get(&key(n)).cloned();
         let kind = if prev.is_some() {
             ChangeKind::Modified
         } else {
@@ -283,7 +298,7 @@ mod tests {
     }
 
     fn del(s: &mut Store, n: &str, rv: u64) {
-        let prev = s.objects.remove(&key(n));
+        let prev = s.objects.get(&key(n)).cloned();
         let obj = Stored::new(json!({"metadata": {"name": n}}), rv);
         s.record(ChangeKind::Deleted, key(n), obj, prev);
     }
@@ -323,6 +338,12 @@ mod tests {
         put(&mut s, "b", 5);
         del(&mut s, "c", 6);
         put(&mut s, "e", 7);
+        let current: Vec<&str> = s.objects.keys().map(|k| k.name.as_str()).collect();
+        assert_eq!(
+            current,
+            ["a", "b", "d", "e"],
+            "record keeps the map in step"
+        );
         let snap = s.snapshot_at(snap_rv).expect("in history");
         let (p2, more) = s.page(&snap, Some(&next), None, 10, &all);
         let names: Vec<&str> = p2
@@ -331,5 +352,47 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["c", "d"]);
         assert!(more.is_none());
+    }
+
+    #[test]
+    fn a_rewound_view_lays_the_old_values_over_the_current_ones() {
+        let k = |n: &str| key(n);
+        let obj = |n: &str, rv: u64| Stored::new(json!({"metadata": {"name": n}}), rv);
+        // Now: a b d. Then: b was older, c existed, d did not.
+        let current: BTreeMap<ObjKey, Arc<Stored>> = [("a", 1), ("b", 5), ("d", 6)]
+            .map(|(n, rv)| (k(n), obj(n, rv)))
+            .into();
+        let overlay: BTreeMap<ObjKey, Option<Arc<Stored>>> = [
+            (k("b"), Some(obj("b", 2))),
+            (k("c"), Some(obj("c", 3))),
+            (k("d"), None),
+        ]
+        .into();
+        let seen: Vec<(&str, Option<u64>)> = rewound(current.iter(), overlay.iter())
+            .map(|(k, s)| (k.name.as_str(), s.map(|s| s.rv)))
+            .collect();
+        assert_eq!(
+            seen,
+            [("a", Some(1)), ("b", Some(2)), ("c", Some(3)), ("d", None)]
+        );
+    }
+
+    #[test]
+    fn a_namespace_range_holds_only_that_namespace() {
+        let mut s = Store::new(10);
+        for (i, (ns, n)) in [("a", "x"), ("b", "y"), ("b", "z"), ("c", "x")]
+            .iter()
+            .enumerate()
+        {
+            let k = ObjKey {
+                namespace: ns.to_string(),
+                name: n.to_string(),
+            };
+            let obj = Stored::new(json!({"metadata": {"name": n}}), i as u64 + 1);
+            s.record(ChangeKind::Added, k, obj, None);
+        }
+        let names: Vec<&str> = s.in_namespace("b").map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(names, ["y", "z"]);
+        assert_eq!(s.in_namespace("bb").count(), 0);
     }
 }

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::jsonpath;
+use crate::meta::str_at;
 use crate::resource::{BuiltinColumn, ColumnSource, PrinterColumn, ResourceType};
+use crate::store::Stored;
 
 /// What a Table row carries besides cells (`includeObject`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,10 +90,6 @@ fn age_of(ts: Option<&Value>, now: DateTime<Utc>) -> Value {
     }
 }
 
-fn str_at<'a>(obj: &'a Value, ptr: &str) -> &'a str {
-    obj.pointer(ptr).and_then(Value::as_str).unwrap_or("")
-}
-
 fn builtin_cell(c: BuiltinColumn, obj: &Value, now: DateTime<Utc>) -> Value {
     use BuiltinColumn::*;
     match c {
@@ -143,7 +141,7 @@ fn builtin_cell(c: BuiltinColumn, obj: &Value, now: DateTime<Utc>) -> Value {
                 .and_then(|x| x["address"].as_str());
             json!(ip.unwrap_or("<none>"))
         }
-        NamespacePhase | PodPhase => json!(str_at(obj, "/status/phase")),
+        Phase => json!(str_at(obj, "/status/phase")),
         LeaseHolder => json!(str_at(obj, "/spec/holderIdentity")),
         EventLastSeen => {
             let ts = [
@@ -245,6 +243,29 @@ pub fn row(rt: &ResourceType, obj: &Value, include: IncludeObject, now: DateTime
 /// `PartialObjectMetadata`: what `includeObject=Metadata` and metadata-only clients get.
 pub fn partial_metadata(obj: &Value) -> Value {
     json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
+}
+
+/// An object as its Table row shows it: the stored shape under the apiVersion asked for.
+pub fn served_copy(rt: &ResourceType, obj: &Value) -> Value {
+    let mut v = obj.clone();
+    v["apiVersion"] = json!(rt.api_version());
+    v
+}
+
+/// The one-row Table of a get, or of a `kubectl get -w` watch event.
+pub fn single(
+    rt: &ResourceType,
+    obj: &Stored,
+    include: IncludeObject,
+    with_columns: bool,
+) -> Value {
+    table(
+        rt,
+        &[&served_copy(rt, &obj.value)],
+        include,
+        json!({"resourceVersion": obj.rv.to_string()}),
+        with_columns,
+    )
 }
 
 /// A whole Table; `with_columns` is false for watch events after the first, like kube-apiserver.

@@ -15,7 +15,7 @@ use crate::cluster::{Cluster, WatchStart};
 use crate::resource::ResourceType;
 use crate::selector::Filter;
 use crate::status::ApiError;
-use crate::store::{Change, ChangeKind, Store, Stored, watch_line};
+use crate::store::{Change, ChangeKind, Stored, json_bytes, lock, watch_line};
 use crate::table::{self, IncludeObject};
 
 /// The connection was cut on purpose (fault hook): the body ends in an error, so hyper resets it.
@@ -46,26 +46,14 @@ struct Watcher {
     columns_sent: bool,
 }
 
-fn lock(m: &std::sync::Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Watcher {
     fn object_bytes(&mut self, obj: &Stored) -> Bytes {
         match self.params.table {
             None => self.cluster.present(&self.rt, obj),
             Some(include) => {
-                let mut v = obj.value.clone();
-                v["apiVersion"] = json!(self.rt.api_version());
-                let t = table::table(
-                    &self.rt,
-                    &[&v],
-                    include,
-                    json!({"resourceVersion": obj.rv.to_string()}),
-                    !self.columns_sent,
-                );
+                let t = table::single(&self.rt, obj, include, !self.columns_sent);
                 self.columns_sent = true;
-                Bytes::from(serde_json::to_vec(&t).unwrap_or_default())
+                json_bytes(&t)
             }
         }
     }
@@ -91,8 +79,13 @@ impl Watcher {
             ChangeKind::Deleted if now || before => ChangeKind::Deleted,
             ChangeKind::Deleted => return None,
         };
-        let same_version = c.obj.value.get("apiVersion").and_then(Value::as_str)
-            == Some(self.rt.api_version().as_str());
+        let same_version = c
+            .obj
+            .value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| self.rt.api_version_is(v));
+        // The line rendered once at write time fits most watchers as it is.
         if kind == c.kind && same_version && self.params.table.is_none() {
             return Some(c.line.clone());
         }
@@ -107,7 +100,7 @@ impl Watcher {
         }
         let obj =
             json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": meta});
-        watch_line("BOOKMARK", &serde_json::to_vec(&obj).unwrap_or_default())
+        watch_line("BOOKMARK", &json_bytes(&obj))
     }
 
     async fn send(&self, b: Bytes) -> bool {
@@ -194,10 +187,7 @@ impl Watcher {
 }
 
 pub fn error_line(e: &ApiError) -> Bytes {
-    watch_line(
-        "ERROR",
-        &serde_json::to_vec(&e.to_status()).unwrap_or_default(),
-    )
+    watch_line("ERROR", &json_bytes(&e.to_status()))
 }
 
 /// Starts a watcher task; its events arrive on the returned channel.

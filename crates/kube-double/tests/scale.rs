@@ -8,15 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use kube::core::{DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use multi_eni_kube_double::{ApiServer, ServerConfig};
-use scale_support::{Kind, connect, current_rv, request, watch_until_all, write_all};
+use scale_support::{Kind, current_rv, start_with_widgets, watch_until_all, write_all};
 
 const NODES: usize = 5_000;
 const OBJECTS: usize = 20_000;
@@ -24,22 +22,8 @@ const WATCHERS_PER_KIND: usize = 100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_watchers_see_every_one_of_25000_objects() {
-    let server = ApiServer::start(ServerConfig {
-        history_size: 2 * (NODES + OBJECTS),
-        ..ServerConfig::default()
-    })
-    .await
-    .expect("start");
+    let server = start_with_widgets(2 * (NODES + OBJECTS)).await;
     let addr = server.addr();
-    let mut c = connect(addr).await;
-    let (s, b) = request(
-        &mut c,
-        "POST",
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-        Bytes::from(scale_support::CRD),
-    )
-    .await;
-    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
 
     let rv = current_rv(addr, Kind::Node).await;
     let delivered = Arc::new(AtomicUsize::new(0));

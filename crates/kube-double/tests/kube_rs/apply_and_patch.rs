@@ -4,17 +4,15 @@
 
 use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::json;
 
-use crate::support::{Widget, code, install_widget_crd, reason, start};
+use crate::support::{code, create_named, named, reason, start, widget_api, widget_w};
 
 #[tokio::test]
 async fn server_side_apply_creates_updates_conflicts_and_forces() {
     let server = start().await;
-    let client = server.client().expect("client");
-    install_widget_crd(&client).await;
-    let widgets: Api<Widget> = Api::namespaced(client, "default");
+    let widgets = widget_api(&server).await;
     let cfg = |size: i32, color: Option<&str>| {
         let mut w = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": size}});
         if let Some(c) = color {
@@ -59,17 +57,7 @@ async fn server_side_apply_creates_updates_conflicts_and_forces() {
 async fn merge_json_and_strategic_patches_on_nodes() {
     let server = start().await;
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
-    let n = Node {
-        metadata: ObjectMeta {
-            name: Some("n".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    nodes
-        .create(&PostParams::default(), &n)
-        .await
-        .expect("create");
+    create_named(&nodes, "n").await;
     let status = json!({"status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "MemoryPressure", "status": "False"}]}});
     nodes
         .patch_status("n", &PatchParams::default(), &Patch::Merge(status))
@@ -123,13 +111,7 @@ async fn merge_json_and_strategic_patches_on_nodes() {
 #[tokio::test]
 async fn strategic_merge_on_a_custom_resource_is_415() {
     let server = start().await;
-    let client = server.client().expect("client");
-    install_widget_crd(&client).await;
-    let widgets: Api<Widget> = Api::namespaced(client, "default");
-    widgets
-        .create(&PostParams::default(), &crate::support::widget("w", 1))
-        .await
-        .expect("create");
+    let widgets = widget_w(&server).await;
     let e = widgets
         .patch(
             "w",
@@ -145,13 +127,7 @@ async fn strategic_merge_on_a_custom_resource_is_415() {
 async fn dry_run_and_delete_preconditions() {
     let server = start().await;
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
-    let n = Node {
-        metadata: ObjectMeta {
-            name: Some("d".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let n: Node = named("d");
     nodes
         .create(
             &PostParams {
@@ -170,35 +146,24 @@ async fn dry_run_and_delete_preconditions() {
         .create(&PostParams::default(), &n)
         .await
         .expect("create");
-    let stale = DeleteParams {
+    let only = |uid: Option<String>, resource_version: Option<String>| DeleteParams {
         preconditions: Some(Preconditions {
-            resource_version: Some("1".into()),
-            uid: None,
+            uid,
+            resource_version,
         }),
         ..Default::default()
     };
+    let stale = only(None, Some("1".into()));
     assert_eq!(
         code(&nodes.delete("d", &stale).await.expect_err("stale rv")),
         409
     );
-    let wrong = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: Some("nope".into()),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
+    let wrong = only(Some("nope".into()), None);
     assert_eq!(
         code(&nodes.delete("d", &wrong).await.expect_err("wrong uid")),
         409
     );
-    let right = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: created.uid(),
-            resource_version: created.resource_version(),
-        }),
-        ..Default::default()
-    };
+    let right = only(created.uid(), created.resource_version());
     nodes.delete("d", &right).await.expect("delete");
     assert_eq!(code(&nodes.get("d").await.expect_err("gone")), 404);
 }

@@ -2,29 +2,16 @@
 //! no lost update, and spec/status writers on one object do not overwrite each other.
 
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::support::{Widget, code, install_widget_crd, reason, start, widget};
-
-fn lease(name: &str) -> Lease {
-    Lease {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
+use crate::support::{code, create_named, reason, start, widget_w};
 
 #[tokio::test]
 async fn second_writer_with_a_stale_resource_version_gets_409_and_wins_after_rereading() {
     let server = start().await;
     let leases: Api<Lease> = Api::namespaced(server.client().expect("client"), "default");
-    leases
-        .create(&PostParams::default(), &lease("l"))
-        .await
-        .expect("create");
+    create_named(&leases, "l").await;
     let mut a = leases.get("l").await.expect("get");
     let mut b = leases.get("l").await.expect("get");
     a.metadata.labels = Some([("writer".to_string(), "a".to_string())].into());
@@ -58,10 +45,7 @@ async fn second_writer_with_a_stale_resource_version_gets_409_and_wins_after_rer
 async fn concurrent_read_modify_write_loops_lose_no_update() {
     let server = start().await;
     let leases: Api<Lease> = Api::namespaced(server.client().expect("client"), "default");
-    leases
-        .create(&PostParams::default(), &lease("counter"))
-        .await
-        .expect("create");
+    create_named(&leases, "counter").await;
     let (writers, each) = (4, 25);
     let mut tasks = vec![];
     for _ in 0..writers {
@@ -98,13 +82,7 @@ async fn concurrent_read_modify_write_loops_lose_no_update() {
 #[tokio::test]
 async fn spec_writer_and_status_writer_do_not_clobber_each_other() {
     let server = start().await;
-    let client = server.client().expect("client");
-    install_widget_crd(&client).await;
-    let widgets: Api<Widget> = Api::namespaced(client, "default");
-    widgets
-        .create(&PostParams::default(), &widget("w", 1))
-        .await
-        .expect("create");
+    let widgets = widget_w(&server).await;
     // Writer 1 (controller): replace of the main resource from a stale copy carrying a status.
     let mut stale = widgets.get("w").await.expect("get");
     // Writer 2 (agent): status patch in between.

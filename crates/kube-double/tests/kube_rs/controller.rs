@@ -10,7 +10,7 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
-use crate::support::{Widget, eventually, install_widget_crd, start, widget};
+use crate::support::{Widget, eventually, start, widget, widget_api};
 
 const FINALIZER: &str = "example.com/cleanup";
 
@@ -47,9 +47,8 @@ fn error_policy(_: Arc<Widget>, _: &finalizer::Error<kube::Error>, _: Arc<Ctx>) 
 #[tokio::test]
 async fn controller_adds_finalizer_writes_status_and_cleans_up_on_delete() {
     let server = start().await;
+    let widgets = widget_api(&server).await;
     let client = server.client().expect("client");
-    install_widget_crd(&client).await;
-    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         cleaned: Mutex::new(vec![]),

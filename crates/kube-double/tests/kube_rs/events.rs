@@ -4,29 +4,17 @@
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node};
 use k8s_openapi::api::events::v1::Event as EventV1;
 use kube::Resource;
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use crate::support::start;
+use crate::support::{create_named, start};
 
 #[tokio::test]
 async fn recorder_events_are_stored_and_visible_as_core_events_with_series() {
     let server = start().await;
     let client = server.client().expect("client");
     let nodes: Api<Node> = Api::all(client.clone());
-    let node = nodes
-        .create(
-            &PostParams::default(),
-            &Node {
-                metadata: ObjectMeta {
-                    name: Some("n1".into()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("node");
+    let node = create_named(&nodes, "n1").await;
     let recorder = Recorder::new(
         client.clone(),
         Reporter {

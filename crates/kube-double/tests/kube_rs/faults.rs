@@ -5,35 +5,19 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use multi_eni_kube_double::{FaultAction, FaultRule, Verb};
 use serde_json::json;
 
-use crate::support::{code, eventually, start};
-
-fn node(name: &str) -> Node {
-    Node {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
+use crate::support::{code, create_named, eventually, start};
 
 #[tokio::test]
 async fn injected_errors_hit_only_the_chosen_requests() {
     let server = start().await;
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
-    nodes
-        .create(&PostParams::default(), &node("a"))
-        .await
-        .expect("create");
-    nodes
-        .create(&PostParams::default(), &node("b"))
-        .await
-        .expect("create");
+    create_named(&nodes, "a").await;
+    create_named(&nodes, "b").await;
     let f = server.faults().fail(
         FaultRule::any()
             .verb(Verb::Patch)
@@ -78,10 +62,7 @@ async fn restart_keeps_state_and_watchers_reconnect() {
     let server = start().await;
     let client = server.client().expect("client");
     let nodes: Api<Node> = Api::all(client.clone());
-    let before = nodes
-        .create(&PostParams::default(), &node("kept"))
-        .await
-        .expect("create");
+    let before = create_named(&nodes, "kept").await;
     let (reader, writer) = reflector::store();
     let stream = reflector(
         writer,
@@ -96,10 +77,7 @@ async fn restart_keeps_state_and_watchers_reconnect() {
     .await;
 
     server.restart().await.expect("restart");
-    let after = nodes
-        .create(&PostParams::default(), &node("new"))
-        .await
-        .expect("create after restart");
+    let after = create_named(&nodes, "new").await;
     let rv = |n: &Node| {
         n.resource_version()
             .and_then(|r| r.parse::<u64>().ok())

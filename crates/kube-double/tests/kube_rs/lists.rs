@@ -3,20 +3,15 @@
 
 use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::discovery::Discovery;
 
-use crate::support::{code, install_widget_crd, start};
+use crate::support::{code, install_widget_crd, named, start};
 
 fn node(name: &str, pool: &str) -> Node {
-    Node {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            labels: Some([("pool".to_string(), pool.to_string())].into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
+    let mut n: Node = named(name);
+    n.metadata.labels = Some([("pool".to_string(), pool.to_string())].into());
+    n
 }
 
 fn names(l: &kube::core::ObjectList<Node>) -> Vec<String> {

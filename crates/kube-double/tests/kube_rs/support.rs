@@ -1,5 +1,6 @@
 //! Shared test fixtures: a running double, a Widget custom resource, waiting with a deadline.
 
+use std::fmt::Debug;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,7 @@ use kube::api::{Api, PostParams};
 use kube::{CustomResource, CustomResourceExt};
 use multi_eni_kube_double::{ApiServer, ApiServerHandle, ServerConfig};
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, JsonSchema, PartialEq)]
@@ -36,6 +38,13 @@ pub struct WidgetStatus {
     pub agent: Option<String>,
 }
 
+/// An object of a built-in kind (Node, Lease …) with nothing but a name.
+pub fn named<K: kube::Resource + Default>(name: &str) -> K {
+    let mut k = K::default();
+    k.meta_mut().name = Some(name.into());
+    k
+}
+
 pub fn widget(name: &str, size: i32) -> Widget {
     Widget::new(name, WidgetSpec { size, color: None })
 }
@@ -57,11 +66,38 @@ pub async fn start_with(config: ServerConfig) -> ApiServerHandle {
         .expect("the API double starts on 127.0.0.1")
 }
 
+/// Creates an object of a built-in kind with nothing but a name; returns it as stored.
+pub async fn create_named<K>(api: &Api<K>, name: &str) -> K
+where
+    K: kube::Resource + Default + Clone + DeserializeOwned + Serialize + Debug,
+{
+    api.create(&PostParams::default(), &named(name))
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e}"))
+}
+
 pub async fn install_widget_crd(client: &kube::Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.create(&PostParams::default(), &Widget::crd())
         .await
         .expect("Widget CRD is accepted");
+}
+
+/// Installs the Widget CRD; returns the Widgets of namespace `default`.
+pub async fn widget_api(server: &ApiServerHandle) -> Api<Widget> {
+    let client = server.client().expect("client");
+    install_widget_crd(&client).await;
+    Api::namespaced(client, "default")
+}
+
+/// Installs the Widget CRD and creates Widget `w` of size 1 in `default`.
+pub async fn widget_w(server: &ApiServerHandle) -> Api<Widget> {
+    let widgets = widget_api(server).await;
+    widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .expect("create widget w");
+    widgets
 }
 
 /// Polls `check` until it returns `Some`, failing the test after a generous deadline.

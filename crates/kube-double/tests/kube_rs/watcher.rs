@@ -6,25 +6,13 @@ use std::collections::BTreeSet;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
-use kube::api::{
-    Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
-};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, WatchEvent, WatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use multi_eni_kube_double::{FaultAction, FaultRule, Verb};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::support::{eventually, start};
-
-fn node(name: &str) -> Node {
-    Node {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
+use crate::support::{create_named, eventually, start};
 
 /// What a watcher consumer sees: the names it believes exist, relists, and errors.
 #[derive(Default, Debug)]
@@ -97,10 +85,7 @@ async fn watcher_resumes_after_dropped_connection_and_relists_after_compaction()
     let server = start().await;
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
     for n in ["n1", "n2"] {
-        nodes
-            .create(&PostParams::default(), &node(n))
-            .await
-            .expect("create");
+        create_named(&nodes, n).await;
     }
     let mut rx = spawn_view(nodes.clone(), watcher::Config::default().page_size(1));
     wait_view(&mut rx, "initial list (paginated)", |v| {
@@ -110,10 +95,7 @@ async fn watcher_resumes_after_dropped_connection_and_relists_after_compaction()
 
     // A cut connection: the watcher re-watches from its resourceVersion, no relist.
     server.faults().drop_watches();
-    nodes
-        .create(&PostParams::default(), &node("n3"))
-        .await
-        .expect("create");
+    create_named(&nodes, "n3").await;
     let v = wait_view(&mut rx, "n3 after reconnect", |v| v.names.contains("n3")).await;
     assert_eq!(
         v.init_done, 1,
@@ -138,10 +120,7 @@ async fn watcher_resumes_after_dropped_connection_and_relists_after_compaction()
         .delete("n1", &DeleteParams::default())
         .await
         .expect("delete");
-    nodes
-        .create(&PostParams::default(), &node("n4"))
-        .await
-        .expect("create");
+    create_named(&nodes, "n4").await;
     server.compact_history();
     block.remove();
     let v = wait_view(&mut rx, "relist after 410", |v| {
@@ -158,19 +137,13 @@ async fn watcher_resumes_after_dropped_connection_and_relists_after_compaction()
 async fn streaming_list_ends_initial_events_with_a_bookmark_then_follows_changes() {
     let server = start().await;
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
-    nodes
-        .create(&PostParams::default(), &node("s1"))
-        .await
-        .expect("create");
+    create_named(&nodes, "s1").await;
     let mut rx = spawn_view(nodes.clone(), watcher::Config::default().streaming_lists());
     wait_view(&mut rx, "initial events", |v| {
         v.init_done == 1 && v.names == names(&["s1"])
     })
     .await;
-    nodes
-        .create(&PostParams::default(), &node("s2"))
-        .await
-        .expect("create");
+    create_named(&nodes, "s2").await;
     wait_view(&mut rx, "s2", |v| v.names == names(&["s1", "s2"])).await;
 }
 
@@ -178,10 +151,7 @@ async fn streaming_list_ends_initial_events_with_a_bookmark_then_follows_changes
 async fn raw_watch_gets_bookmarks_410_and_selector_transitions() {
     let server = start().await;
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
-    let created = nodes
-        .create(&PostParams::default(), &node("b1"))
-        .await
-        .expect("create");
+    let created = create_named(&nodes, "b1").await;
     let rv = created.resource_version().expect("rv");
 
     let mut stream = nodes

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{SendRequest, handshake};
 use hyper_util::rt::TokioIo;
+use multi_eni_kube_double::{ApiServer, ApiServerHandle, ServerConfig};
 use tokio::net::TcpStream;
 
 pub const CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
@@ -114,6 +115,27 @@ pub async fn request(
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
     (status, bytes)
+}
+
+/// A double keeping `history_size` changes per resource, with the Widget [`CRD`] created
+/// over HTTP.
+pub async fn start_with_widgets(history_size: usize) -> ApiServerHandle {
+    let server = ApiServer::start(ServerConfig {
+        history_size,
+        ..ServerConfig::default()
+    })
+    .await
+    .expect("start");
+    let mut c = connect(server.addr()).await;
+    let (s, b) = request(
+        &mut c,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        Bytes::from(CRD),
+    )
+    .await;
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
+    server
 }
 
 /// Creates objects `0..count` of `kind` over `writers` parallel connections.
