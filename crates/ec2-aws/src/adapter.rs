@@ -129,11 +129,44 @@ impl AwsEc2 {
     }
 }
 
-fn page<T>(items: Vec<T>, next_token: Option<&str>) -> Page<T> {
-    Page {
-        items,
+/// Sends a built request with its [`RetryCharge`] interceptor and classifies a failure. A
+/// macro because the SDK's per-operation builders share no trait we can name.
+macro_rules! send {
+    ($call:expr, $charge:expr, $op:expr) => {
+        $call
+            .customize()
+            .interceptor($charge)
+            .send()
+            .await
+            .map_err(|e| classify($op, e))
+    };
+}
+
+/// Applies a query's filters and pagination to a describe builder (all describes name these
+/// setters alike; the ID setter differs per resource).
+macro_rules! paginated {
+    ($call:expr, $query:expr) => {
+        $call
+            .set_filters(convert::filters(&$query.filters))
+            .set_max_results($query.max_results)
+            .set_next_token($query.next_token.clone())
+    };
+}
+
+/// One page of converted items; an empty token means there is no further page.
+fn page<'a, S: 'a, T>(
+    op: Op,
+    items: impl IntoIterator<Item = &'a S>,
+    convert: fn(Op, &S) -> Result<T, Ec2Error>,
+    next_token: Option<&str>,
+) -> Result<Page<T>, Ec2Error> {
+    Ok(Page {
+        items: items
+            .into_iter()
+            .map(|item| convert(op, item))
+            .collect::<Result<_, _>>()?,
         next_token: next_token.filter(|t| !t.is_empty()).map(str::to_string),
-    }
+    })
 }
 
 #[async_trait]
@@ -164,12 +197,7 @@ impl Ec2 for AwsEc2 {
                         .build(),
                 );
             }
-            let out = call
-                .customize()
-                .interceptor(charge)
-                .send()
-                .await
-                .map_err(|e| classify(OP, e))?;
+            let out = send!(call, charge, OP)?;
             let eni = out
                 .network_interface()
                 .ok_or_else(|| malformed(OP, "networkInterface"))?;
@@ -182,18 +210,14 @@ impl Ec2 for AwsEc2 {
         const OP: Op = Op::AttachNetworkInterface;
         let result = self
             .run(OP, None, |charge| async move {
-                let out = self
+                let call = self
                     .client
                     .attach_network_interface()
                     .network_interface_id(&req.network_interface_id)
                     .instance_id(&req.instance_id)
                     .device_index(req.device_index)
-                    .set_network_card_index(req.network_card_index)
-                    .customize()
-                    .interceptor(charge)
-                    .send()
-                    .await
-                    .map_err(|e| classify(OP, e))?;
+                    .set_network_card_index(req.network_card_index);
+                let out = send!(call, charge, OP)?;
                 Ok(AttachResult {
                     attachment_id: out
                         .attachment_id()
@@ -205,11 +229,8 @@ impl Ec2 for AwsEc2 {
                 })
             })
             .await;
-        match result {
-            Ok(r) => Ok(r),
-            // One counted DescribeInstances tells an occupied index from other bad input.
-            Err(e) => Err(attach_conflict::refine_attach_error(self, req, e).await),
-        }
+        // One counted DescribeInstances tells an occupied index from other bad input.
+        attach_conflict::refine_attach_result(self, req, result).await
     }
 
     async fn modify_network_interface_attribute(
@@ -238,11 +259,7 @@ impl Ec2 for AwsEc2 {
                         .build(),
                 ),
             };
-            call.customize()
-                .interceptor(charge)
-                .send()
-                .await
-                .map_err(|e| classify(OP, e))?;
+            send!(call, charge, OP)?;
             Ok(())
         })
         .await
@@ -251,15 +268,12 @@ impl Ec2 for AwsEc2 {
     async fn detach_network_interface(&self, req: &DetachEni) -> Result<(), Ec2Error> {
         const OP: Op = Op::DetachNetworkInterface;
         self.run(OP, None, |charge| async move {
-            self.client
+            let call = self
+                .client
                 .detach_network_interface()
                 .attachment_id(&req.attachment_id)
-                .set_force(req.force.then_some(true))
-                .customize()
-                .interceptor(charge)
-                .send()
-                .await
-                .map_err(|e| classify(OP, e))?;
+                .set_force(req.force.then_some(true));
+            send!(call, charge, OP)?;
             Ok(())
         })
         .await
@@ -268,14 +282,11 @@ impl Ec2 for AwsEc2 {
     async fn delete_network_interface(&self, network_interface_id: &str) -> Result<(), Ec2Error> {
         const OP: Op = Op::DeleteNetworkInterface;
         self.run(OP, None, |charge| async move {
-            self.client
+            let call = self
+                .client
                 .delete_network_interface()
-                .network_interface_id(network_interface_id)
-                .customize()
-                .interceptor(charge)
-                .send()
-                .await
-                .map_err(|e| classify(OP, e))?;
+                .network_interface_id(network_interface_id);
+            send!(call, charge, OP)?;
             Ok(())
         })
         .await
@@ -287,24 +298,17 @@ impl Ec2 for AwsEc2 {
     ) -> Result<Page<NetworkInterface>, Ec2Error> {
         const OP: Op = Op::DescribeNetworkInterfaces;
         self.run(OP, Some(query), |charge| async move {
-            let out = self
+            let call = self
                 .client
                 .describe_network_interfaces()
-                .set_network_interface_ids(convert::ids(&query.ids))
-                .set_filters(convert::filters(&query.filters))
-                .set_max_results(query.max_results)
-                .set_next_token(query.next_token.clone())
-                .customize()
-                .interceptor(charge)
-                .send()
-                .await
-                .map_err(|e| classify(OP, e))?;
-            let items = out
-                .network_interfaces()
-                .iter()
-                .map(|e| convert::network_interface(OP, e))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(page(items, out.next_token()))
+                .set_network_interface_ids(convert::ids(&query.ids));
+            let out = send!(paginated!(call, query), charge, OP)?;
+            page(
+                OP,
+                out.network_interfaces(),
+                convert::network_interface,
+                out.next_token(),
+            )
         })
         .await
     }
@@ -312,25 +316,13 @@ impl Ec2 for AwsEc2 {
     async fn describe_instances(&self, query: &DescribeQuery) -> Result<Page<Instance>, Ec2Error> {
         const OP: Op = Op::DescribeInstances;
         self.run(OP, Some(query), |charge| async move {
-            let out = self
+            let call = self
                 .client
                 .describe_instances()
-                .set_instance_ids(convert::ids(&query.ids))
-                .set_filters(convert::filters(&query.filters))
-                .set_max_results(query.max_results)
-                .set_next_token(query.next_token.clone())
-                .customize()
-                .interceptor(charge)
-                .send()
-                .await
-                .map_err(|e| classify(OP, e))?;
-            let items = out
-                .reservations()
-                .iter()
-                .flat_map(|r| r.instances())
-                .map(|i| convert::instance(OP, i))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(page(items, out.next_token()))
+                .set_instance_ids(convert::ids(&query.ids));
+            let out = send!(paginated!(call, query), charge, OP)?;
+            let instances = out.reservations().iter().flat_map(|r| r.instances());
+            page(OP, instances, convert::instance, out.next_token())
         })
         .await
     }
@@ -338,24 +330,12 @@ impl Ec2 for AwsEc2 {
     async fn describe_subnets(&self, query: &DescribeQuery) -> Result<Page<Subnet>, Ec2Error> {
         const OP: Op = Op::DescribeSubnets;
         self.run(OP, Some(query), |charge| async move {
-            let out = self
+            let call = self
                 .client
                 .describe_subnets()
-                .set_subnet_ids(convert::ids(&query.ids))
-                .set_filters(convert::filters(&query.filters))
-                .set_max_results(query.max_results)
-                .set_next_token(query.next_token.clone())
-                .customize()
-                .interceptor(charge)
-                .send()
-                .await
-                .map_err(|e| classify(OP, e))?;
-            let items = out
-                .subnets()
-                .iter()
-                .map(|s| convert::subnet(OP, s))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(page(items, out.next_token()))
+                .set_subnet_ids(convert::ids(&query.ids));
+            let out = send!(paginated!(call, query), charge, OP)?;
+            page(OP, out.subnets(), convert::subnet, out.next_token())
         })
         .await
     }
@@ -366,24 +346,17 @@ impl Ec2 for AwsEc2 {
     ) -> Result<Page<SecurityGroup>, Ec2Error> {
         const OP: Op = Op::DescribeSecurityGroups;
         self.run(OP, Some(query), |charge| async move {
-            let out = self
+            let call = self
                 .client
                 .describe_security_groups()
-                .set_group_ids(convert::ids(&query.ids))
-                .set_filters(convert::filters(&query.filters))
-                .set_max_results(query.max_results)
-                .set_next_token(query.next_token.clone())
-                .customize()
-                .interceptor(charge)
-                .send()
-                .await
-                .map_err(|e| classify(OP, e))?;
-            let items = out
-                .security_groups()
-                .iter()
-                .map(|g| convert::security_group(OP, g))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(page(items, out.next_token()))
+                .set_group_ids(convert::ids(&query.ids));
+            let out = send!(paginated!(call, query), charge, OP)?;
+            page(
+                OP,
+                out.security_groups(),
+                convert::security_group,
+                out.next_token(),
+            )
         })
         .await
     }
@@ -401,24 +374,17 @@ impl Ec2 for AwsEc2 {
                     .map(|t| sdk::InstanceType::from(t.as_str()))
                     .collect()
             });
-            let out = self
+            let call = self
                 .client
                 .describe_instance_types()
-                .set_instance_types(types)
-                .set_filters(convert::filters(&query.filters))
-                .set_max_results(query.max_results)
-                .set_next_token(query.next_token.clone())
-                .customize()
-                .interceptor(charge)
-                .send()
-                .await
-                .map_err(|e| classify(OP, e))?;
-            let items = out
-                .instance_types()
-                .iter()
-                .map(|t| convert::instance_type(OP, t))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(page(items, out.next_token()))
+                .set_instance_types(types);
+            let out = send!(paginated!(call, query), charge, OP)?;
+            page(
+                OP,
+                out.instance_types(),
+                convert::instance_type,
+                out.next_token(),
+            )
         })
         .await
     }

@@ -25,6 +25,12 @@ fn owned(s: Option<&str>) -> String {
     s.unwrap_or_default().to_string()
 }
 
+/// Both attachment shapes (`NetworkInterfaceAttachment`, `InstanceNetworkInterfaceAttachment`)
+/// carry the same status enum.
+fn attachment_status(status: Option<&sdk::AttachmentStatus>) -> AttachmentStatus {
+    AttachmentStatus::parse(status.map(|s| s.as_str()).unwrap_or_default())
+}
+
 pub(crate) fn filters(filters: &[Filter]) -> Option<Vec<sdk::Filter>> {
     if filters.is_empty() {
         return None;
@@ -59,7 +65,7 @@ pub(crate) fn network_interface(
             instance_id: a.instance_id().map(str::to_string),
             device_index: a.device_index().unwrap_or_default(),
             network_card_index: a.network_card_index().unwrap_or_default(),
-            status: AttachmentStatus::parse(a.status().map(|s| s.as_str()).unwrap_or_default()),
+            status: attachment_status(a.status()),
             delete_on_termination: a.delete_on_termination().unwrap_or_default(),
         })
     });
@@ -94,7 +100,7 @@ pub(crate) fn instance(op: Op, i: &sdk::Instance) -> Result<Instance, Ec2Error> 
                 attachment_id: a.attachment_id()?.to_string(),
                 device_index: a.device_index().unwrap_or_default(),
                 network_card_index: a.network_card_index().unwrap_or_default(),
-                status: AttachmentStatus::parse(a.status().map(|s| s.as_str()).unwrap_or_default()),
+                status: attachment_status(a.status()),
                 delete_on_termination: a.delete_on_termination().unwrap_or_default(),
             })
         })
@@ -126,10 +132,7 @@ pub(crate) fn subnet(op: Op, s: &sdk::Subnet) -> Result<Subnet, Ec2Error> {
         vpc_id: owned(s.vpc_id()),
         availability_zone: owned(s.availability_zone()),
         cidr_block: owned(s.cidr_block()),
-        available_ip_address_count: s
-            .available_ip_address_count()
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or_default(),
+        available_ip_address_count: non_negative(s.available_ip_address_count()),
         tags: tags(s.tags()),
     })
 }
@@ -170,10 +173,10 @@ pub(crate) fn instance_type(
     Ok(InstanceTypeLimits {
         instance_type: name.as_str().to_string(),
         max_network_interfaces: non_negative(net.and_then(|n| n.maximum_network_interfaces())),
+        // Every type has at least one card; a missing figure means one.
         max_network_cards: net
             .and_then(|n| n.maximum_network_cards())
-            .map(|n| non_negative(Some(n)))
-            .unwrap_or(1),
+            .map_or(1, |n| non_negative(Some(n))),
         default_network_card_index: non_negative(net.and_then(|n| n.default_network_card_index())),
         network_cards,
     })

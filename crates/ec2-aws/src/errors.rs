@@ -21,22 +21,19 @@ where
             let request_id = e.request_id().map(str::to_string);
             match e.code() {
                 Some(code) => Ec2Error::from_code(op, code, message).with_request_id(request_id),
-                None => Ec2Error {
+                None => Ec2Error::codeless(
                     op,
-                    kind: ErrorKind::from_http_status(status),
-                    code: None,
-                    message: format!("HTTP {status} without an EC2 error code: {message}"),
-                    request_id,
-                },
+                    ErrorKind::from_http_status(status),
+                    format!("HTTP {status} without an EC2 error code: {message}"),
+                )
+                .with_request_id(request_id),
             }
         }
-        SdkError::ConstructionFailure(_) => Ec2Error {
+        SdkError::ConstructionFailure(_) => Ec2Error::codeless(
             op,
-            kind: ErrorKind::InvalidInput,
-            code: None,
-            message: DisplayErrorContext(&err).to_string(),
-            request_id: None,
-        },
+            ErrorKind::InvalidInput,
+            DisplayErrorContext(&err).to_string(),
+        ),
         // Timeouts, dispatch failures (connection refused/reset) and unreadable responses:
         // the request may or may not have been applied.
         _ => Ec2Error::transport(op, DisplayErrorContext(&err).to_string()),
@@ -54,13 +51,11 @@ pub(crate) fn code_from_body(body: &[u8]) -> Option<&str> {
 
 /// A response that lacks a field EC2 always sends.
 pub(crate) fn malformed(op: Op, what: &str) -> Ec2Error {
-    Ec2Error {
+    Ec2Error::codeless(
         op,
-        kind: ErrorKind::Other,
-        code: None,
-        message: format!("malformed EC2 response: no {what}"),
-        request_id: None,
-    }
+        ErrorKind::Other,
+        format!("malformed EC2 response: no {what}"),
+    )
 }
 
 #[cfg(test)]

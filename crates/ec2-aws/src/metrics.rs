@@ -108,14 +108,15 @@ impl Ec2Metrics {
 
     /// One finished call.
     pub fn observe(&self, op: Op, elapsed: Duration, error: Option<&ErrorKind>) {
-        self.requests.get_or_create(&Self::op(op)).inc();
+        let labels = Self::op(op);
+        self.requests.get_or_create(&labels).inc();
         self.duration
-            .get_or_create(&Self::op(op))
+            .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
         if let Some(kind) = error {
             self.errors
                 .get_or_create(&ErrorLabels {
-                    op: op.action().to_string(),
+                    op: labels.op,
                     class: kind.as_str().to_string(),
                 })
                 .inc();

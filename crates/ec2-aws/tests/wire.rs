@@ -57,7 +57,7 @@ async fn create_sends_client_token_tags_groups_and_description() {
         .await
         .expect("create");
     let sent = &server.requests()[0];
-    let p = |k: &str| sent.params.get(k).map(String::as_str);
+    let p = |k: &str| sent.param(k);
     assert_eq!(p("Action"), Some("CreateNetworkInterface"));
     assert_eq!(p("ClientToken"), Some("uid-1234"), "the token reaches EC2");
     assert_eq!(p("SubnetId"), Some("subnet-1"));
@@ -111,30 +111,20 @@ async fn describe_walks_next_tokens_one_request_per_page() {
     let sent = server.requests();
     assert_eq!(sent.len(), 2, "one request per page");
     for r in &sent {
-        assert_eq!(r.params.get("MaxResults").map(String::as_str), Some("5"));
+        assert_eq!(r.param("MaxResults"), Some("5"));
         assert_eq!(
-            r.params.get("Filter.1.Name").map(String::as_str),
+            r.param("Filter.1.Name"),
             Some("tag:multi-eni.k8s.aws/cluster")
         );
-        assert_eq!(
-            r.params.get("Filter.1.Value.1").map(String::as_str),
-            Some("c1")
-        );
+        assert_eq!(r.param("Filter.1.Value.1"), Some("c1"));
     }
-    assert_eq!(sent[0].params.get("NextToken"), None);
-    assert_eq!(
-        sent[1].params.get("NextToken").map(String::as_str),
-        Some("page-2")
-    );
+    assert_eq!(sent[0].param("NextToken"), None);
+    assert_eq!(sent[1].param("NextToken"), Some("page-2"));
 }
 
 #[tokio::test]
 async fn modify_sends_exactly_one_attribute_per_request() {
-    let ok = || {
-        Reply::ok(format!(
-            "<ModifyNetworkInterfaceAttributeResponse {NS}><requestId>r</requestId><return>true</return></ModifyNetworkInterfaceAttributeResponse>"
-        ))
-    };
+    let ok = || Reply::returns_true("ModifyNetworkInterfaceAttribute");
     let server = Scripted::start(vec![ok(), ok(), ok()]).await;
     let (ec2, _) = support::adapter(&server.endpoint);
     for change in [
@@ -165,25 +155,18 @@ async fn modify_sends_exactly_one_attribute_per_request() {
         ["Attachment.AttachmentId", "Attachment.DeleteOnTermination"]
     );
     assert_eq!(
-        sent[2]
-            .params
-            .get("Attachment.DeleteOnTermination")
-            .map(String::as_str),
+        sent[2].param("Attachment.DeleteOnTermination"),
         Some("true")
     );
     assert!(
         sent.iter()
-            .all(|r| r.params.get("NetworkInterfaceId").map(String::as_str) == Some("eni-1"))
+            .all(|r| r.param("NetworkInterfaceId") == Some("eni-1"))
     );
 }
 
 #[tokio::test]
 async fn detach_sends_force_only_when_forced() {
-    let ok = || {
-        Reply::ok(format!(
-            "<DetachNetworkInterfaceResponse {NS}><requestId>r</requestId><return>true</return></DetachNetworkInterfaceResponse>"
-        ))
-    };
+    let ok = || Reply::returns_true("DetachNetworkInterface");
     let server = Scripted::start(vec![ok(), ok()]).await;
     let (ec2, _) = support::adapter(&server.endpoint);
     for force in [false, true] {
@@ -195,15 +178,9 @@ async fn detach_sends_force_only_when_forced() {
         .expect("detach");
     }
     let sent = server.requests();
-    assert_eq!(sent[0].params.get("Force"), None);
-    assert_eq!(
-        sent[1].params.get("Force").map(String::as_str),
-        Some("true")
-    );
-    assert_eq!(
-        sent[1].params.get("AttachmentId").map(String::as_str),
-        Some("eni-attach-1")
-    );
+    assert_eq!(sent[0].param("Force"), None);
+    assert_eq!(sent[1].param("Force"), Some("true"));
+    assert_eq!(sent[1].param("AttachmentId"), Some("eni-attach-1"));
 }
 
 #[tokio::test]
@@ -359,6 +336,15 @@ fn instance_xml(device_index_taken: Option<i32>) -> String {
     )
 }
 
+fn attach_ours_at_index_1(network_card_index: Option<i32>) -> AttachEni {
+    AttachEni {
+        network_interface_id: "eni-ours".into(),
+        instance_id: "i-1".into(),
+        device_index: 1,
+        network_card_index,
+    }
+}
+
 #[tokio::test]
 async fn an_occupied_device_index_costs_one_describe_and_is_reported_as_such() {
     let server = Scripted::start(vec![
@@ -372,12 +358,7 @@ async fn an_occupied_device_index_costs_one_describe_and_is_reported_as_such() {
     .await;
     let (ec2, _) = support::adapter(&server.endpoint);
     let err = ec2
-        .attach_network_interface(&AttachEni {
-            network_interface_id: "eni-ours".into(),
-            instance_id: "i-1".into(),
-            device_index: 1,
-            network_card_index: None,
-        })
+        .attach_network_interface(&attach_ours_at_index_1(None))
         .await
         .expect_err("taken");
     assert_eq!(err.kind, ErrorKind::DeviceIndexInUse, "{err}");
@@ -386,13 +367,7 @@ async fn an_occupied_device_index_costs_one_describe_and_is_reported_as_such() {
         server.actions(),
         ["AttachNetworkInterface", "DescribeInstances"]
     );
-    assert_eq!(
-        server.requests()[1]
-            .params
-            .get("InstanceId.1")
-            .map(String::as_str),
-        Some("i-1")
-    );
+    assert_eq!(server.requests()[1].param("InstanceId.1"), Some("i-1"));
 }
 
 #[tokio::test]
@@ -404,22 +379,11 @@ async fn other_invalid_attach_parameters_stay_invalid_input() {
     .await;
     let (ec2, _) = support::adapter(&server.endpoint);
     let err = ec2
-        .attach_network_interface(&AttachEni {
-            network_interface_id: "eni-ours".into(),
-            instance_id: "i-1".into(),
-            device_index: 1,
-            network_card_index: Some(0),
-        })
+        .attach_network_interface(&attach_ours_at_index_1(Some(0)))
         .await
         .expect_err("bad");
     assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
-    assert_eq!(
-        server.requests()[0]
-            .params
-            .get("NetworkCardIndex")
-            .map(String::as_str),
-        Some("0")
-    );
+    assert_eq!(server.requests()[0].param("NetworkCardIndex"), Some("0"));
 }
 
 #[tokio::test]
@@ -461,10 +425,7 @@ async fn instances_and_instance_types_are_read_from_their_documents() {
         "sorted by card"
     );
     assert_eq!(
-        server.requests()[1]
-            .params
-            .get("InstanceType.1")
-            .map(String::as_str),
+        server.requests()[1].param("InstanceType.1"),
         Some("c6in.32xlarge")
     );
 }

@@ -87,12 +87,18 @@ impl SimConfig {
         self
     }
 
+    /// The time scale in force: a nonsense setting (zero, negative, infinite, NaN) means
+    /// real time rather than a division by zero.
+    fn scale(&self) -> Option<f64> {
+        (self.time_scale > 0.0 && self.time_scale.is_finite()).then_some(self.time_scale)
+    }
+
     /// Real time for an EC2-time duration.
     pub fn real(&self, ec2_time: Duration) -> Duration {
-        if self.time_scale <= 0.0 || !self.time_scale.is_finite() {
-            return ec2_time;
+        match self.scale() {
+            Some(factor) => ec2_time.div_f64(factor),
+            None => ec2_time,
         }
-        ec2_time.div_f64(self.time_scale)
     }
 
     /// The server-side bucket for `id`, refill scaled to real time.
@@ -102,10 +108,9 @@ impl SimConfig {
             .get(&id)
             .copied()
             .unwrap_or_else(|| id.aws_default());
-        if self.time_scale > 0.0 && self.time_scale.is_finite() {
-            spec.time_scaled(self.time_scale)
-        } else {
-            spec
+        match self.scale() {
+            Some(factor) => spec.time_scaled(factor),
+            None => spec,
         }
     }
 }

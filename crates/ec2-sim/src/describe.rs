@@ -4,11 +4,10 @@
 use multi_eni_ec2::{
     DescribeQuery, Instance, InstanceTypeLimits, NetworkInterface, Page, SecurityGroup, Subnet,
 };
-use tokio::time::Instant;
 
-use crate::config::SimConfig;
-use crate::filters::{Filterable, TaggedInstance, matches, unknown_filter};
+use crate::filters::{Filterable, TaggedInstance, passes, unknown_filter};
 use crate::instance_types;
+use crate::sim::Applying;
 use crate::state::{SimError, State, fail};
 
 /// How one describe API treats IDs and page sizes.
@@ -55,7 +54,7 @@ const TYPES: Rules = Rules {
 };
 
 /// Applies IDs, filters and one page of pagination to `items` (sorted by `key`).
-fn select<T: Filterable + Clone>(
+fn select<T: Filterable>(
     rules: &Rules,
     q: &DescribeQuery,
     items: Vec<(String, T)>,
@@ -105,15 +104,9 @@ fn select<T: Filterable + Clone>(
         {
             continue;
         }
-        match matches(&item, &q.filters) {
-            Ok(true) => selected.push((key, item)),
-            Ok(false) => {}
-            Err(name) => {
-                return fail(
-                    "InvalidParameterValue",
-                    format!("The filter '{name}' is invalid"),
-                );
-            }
+        // Filter names were checked above, once for the request.
+        if passes(&item, &q.filters) {
+            selected.push((key, item));
         }
     }
     let limit = q.max_results.map(|n| n as usize).unwrap_or(usize::MAX);
@@ -135,29 +128,32 @@ fn encode_token(key: &str) -> String {
     key.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The key a token stands for. Tokens come from the caller, so anything that is not our own
+/// hex — odd length, non-hex digits, multi-byte characters, a sign — is `InvalidNextToken`.
 fn decode_token(token: &str) -> Result<String, SimError> {
     let bad = || SimError {
         code: "InvalidNextToken".to_string(),
         message: "The specified token is invalid".to_string(),
     };
-    if !token.len().is_multiple_of(2) {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = token.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
         return Err(bad());
     }
-    let bytes: Result<Vec<u8>, _> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+    let decoded: Option<Vec<u8>> = bytes
+        .chunks(2)
+        .map(|pair| u8::try_from(hex(pair[0])? * 16 + hex(pair[1])?).ok())
         .collect();
-    String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())
+    String::from_utf8(decoded.ok_or_else(bad)?).map_err(|_| bad())
 }
 
 impl State {
     pub(crate) fn describe_enis(
         &self,
         q: &DescribeQuery,
-        now: Instant,
-        cfg: &SimConfig,
+        at: &Applying,
     ) -> Result<Page<NetworkInterface>, SimError> {
-        let horizon = State::horizon(now, cfg);
+        let horizon = State::horizon(at.now, at.config);
         let items = self
             .eni_history
             .visible_at(horizon)
@@ -169,33 +165,29 @@ impl State {
     pub(crate) fn describe_instances(
         &self,
         q: &DescribeQuery,
-        now: Instant,
-        cfg: &SimConfig,
+        at: &Applying,
     ) -> Result<Page<Instance>, SimError> {
-        let horizon = State::horizon(now, cfg);
-        let views: Vec<(String, Instance, multi_eni_ec2::Tags)> = self
-            .instance_history
-            .visible_at(horizon)
-            .map(|(id, base)| {
-                (
-                    id.clone(),
-                    self.instance_view(base, horizon),
-                    base.tags.clone(),
-                )
+        let tagged: Vec<(String, TaggedInstance)> = self
+            .instances_at(State::horizon(at.now, at.config))
+            .into_iter()
+            .map(|(base, instance)| {
+                let tags = base.tags.clone();
+                (base.id.clone(), TaggedInstance { instance, tags })
             })
-            .collect();
-        let tagged: Vec<(String, TaggedInstance<'_>)> = views
-            .iter()
-            .map(|(id, i, tags)| (id.clone(), TaggedInstance { instance: i, tags }))
             .collect();
         let page = select(&INSTANCES, q, tagged)?;
         Ok(Page {
-            items: page.items.into_iter().map(|t| t.instance.clone()).collect(),
+            items: page.items.into_iter().map(|t| t.instance).collect(),
             next_token: page.next_token,
         })
     }
 
-    pub(crate) fn describe_subnets(&self, q: &DescribeQuery) -> Result<Page<Subnet>, SimError> {
+    /// Subnets are not lagged (see `docs/ec2-simulator.md`), so `_at` is unused.
+    pub(crate) fn describe_subnets(
+        &self,
+        q: &DescribeQuery,
+        _at: &Applying,
+    ) -> Result<Page<Subnet>, SimError> {
         let items = self
             .subnets
             .iter()
@@ -204,9 +196,11 @@ impl State {
         select(&SUBNETS, q, items)
     }
 
+    /// Not lagged, like subnets.
     pub(crate) fn describe_groups(
         &self,
         q: &DescribeQuery,
+        _at: &Applying,
     ) -> Result<Page<SecurityGroup>, SimError> {
         let items = self
             .groups
@@ -216,9 +210,11 @@ impl State {
         select(&GROUPS, q, items)
     }
 
+    /// A fixed catalogue.
     pub(crate) fn describe_types(
         &self,
         q: &DescribeQuery,
+        _at: &Applying,
     ) -> Result<Page<InstanceTypeLimits>, SimError> {
         let items = instance_types::all()
             .into_iter()
@@ -244,5 +240,17 @@ mod tests {
             decode_token("abc").map_err(|e| e.code),
             Err("InvalidNextToken".to_string())
         );
+    }
+
+    #[test]
+    fn tokens_that_are_not_our_hex_are_refused_not_panicked_on() {
+        // "aéb" is 4 bytes: slicing it two bytes at a time splits 'é'.
+        for token in ["aéb", "éé", "+f", "-1", "0x"] {
+            assert_eq!(
+                decode_token(token).map_err(|e| e.code),
+                Err("InvalidNextToken".to_string()),
+                "{token:?}"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! latency, and detaches that never finish unless forced. Draws come from the simulator's
 //! seeded RNG, so a seed reproduces a run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use multi_eni_ec2::Op;
@@ -82,7 +82,7 @@ pub struct Decision {
 #[derive(Debug, Default)]
 pub struct Faults {
     plans: BTreeMap<Op, FaultPlan>,
-    next_errors: BTreeMap<Op, Vec<String>>,
+    next_errors: BTreeMap<Op, VecDeque<String>>,
     next_lost: BTreeMap<Op, u32>,
 }
 
@@ -113,10 +113,8 @@ impl Faults {
     /// not change the draws of runs that never call it.
     pub fn decide(&mut self, op: Op, rng: &mut ChaCha8Rng) -> Decision {
         let mut d = Decision::default();
-        if let Some(queue) = self.next_errors.get_mut(&op)
-            && !queue.is_empty()
-        {
-            d.error = Some(queue.remove(0));
+        if let Some(code) = self.next_errors.get_mut(&op).and_then(VecDeque::pop_front) {
+            d.error = Some(code);
             return d;
         }
         if let Some(n) = self.next_lost.get_mut(&op)

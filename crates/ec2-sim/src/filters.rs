@@ -6,32 +6,51 @@ use multi_eni_ec2::{
     Filter, Instance, InstanceTypeLimits, NetworkInterface, SecurityGroup, Subnet, Tags,
 };
 
-/// A resource that can be filtered: the values a named filter sees, or `None` when EC2 does
-/// not know that filter name for this resource.
-pub trait Filterable {
-    /// The filter names EC2 accepts for this resource, besides `tag:<key>`, `tag-key` and
-    /// `tag-value`.
-    const FILTERS: &'static [&'static str];
-    /// Values of the filter `name` for this resource (tag filters are handled by [`matches`]).
-    fn values(&self, name: &str) -> Option<Vec<String>>;
+/// How one named filter reads a resource: every value it matches against.
+pub type FilterValues<T> = fn(&T) -> Vec<String>;
+
+/// A resource that can be filtered.
+pub trait Filterable: Sized + 'static {
+    /// Each filter name EC2 accepts for this resource — besides `tag:<key>`, `tag-key` and
+    /// `tag-value` — with the values it sees. One table, so a name is never accepted without
+    /// a way to read it.
+    const FILTERS: &'static [(&'static str, FilterValues<Self>)];
+
     /// The resource's tags.
     fn tags(&self) -> &Tags;
+
+    /// Values of the filter `name` for this resource, or `None` when EC2 does not know that
+    /// name here (tag filters are handled by [`matches`]).
+    fn values(&self, name: &str) -> Option<Vec<String>> {
+        Self::FILTERS
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, read)| read(self))
+    }
 }
 
 /// The first filter name `T` does not know, if any. EC2 checks names even when nothing
 /// would match.
 pub fn unknown_filter<T: Filterable>(filters: &[Filter]) -> Option<&str> {
     filters.iter().map(|f| f.name.as_str()).find(|n| {
-        !(n.starts_with("tag:") || *n == "tag-key" || *n == "tag-value" || T::FILTERS.contains(n))
+        let known = T::FILTERS.iter().any(|(known, _)| known == n);
+        !(n.starts_with("tag:") || *n == "tag-key" || *n == "tag-value" || known)
     })
 }
 
 /// Whether `item` passes every filter; `Err(name)` for an unknown filter name.
 pub fn matches<T: Filterable>(item: &T, filters: &[Filter]) -> Result<bool, String> {
-    if let Some(name) = unknown_filter::<T>(filters) {
-        return Err(name.to_string());
+    match unknown_filter::<T>(filters) {
+        Some(name) => Err(name.to_string()),
+        None => Ok(passes(item, filters)),
     }
-    for f in filters {
+}
+
+/// Whether `item` passes every filter, for names already checked with [`unknown_filter`]
+/// (a describe checks them once per request, not once per item); an unknown name matches
+/// nothing.
+pub(crate) fn passes<T: Filterable>(item: &T, filters: &[Filter]) -> bool {
+    filters.iter().all(|f| {
         let values: Vec<String> = if let Some(key) = f.name.strip_prefix("tag:") {
             item.tags().get(key).cloned().into_iter().collect()
         } else if f.name == "tag-key" {
@@ -39,17 +58,12 @@ pub fn matches<T: Filterable>(item: &T, filters: &[Filter]) -> Result<bool, Stri
         } else if f.name == "tag-value" {
             item.tags().values().cloned().collect()
         } else {
-            item.values(&f.name).ok_or_else(|| f.name.clone())?
+            item.values(&f.name).unwrap_or_default()
         };
-        let hit = f
-            .values
+        f.values
             .iter()
-            .any(|pattern| values.iter().any(|v| glob(pattern, v)));
-        if !hit {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+            .any(|pattern| values.iter().any(|v| glob(pattern, v)))
+    })
 }
 
 /// EC2 wildcard match: `*` any run, `?` one character, `\x` a literal `x`.
@@ -101,69 +115,50 @@ pub fn glob(pattern: &str, value: &str) -> bool {
     toks[p..].iter().all(|t| matches!(t, Tok::Any))
 }
 
-fn one(s: impl Into<String>) -> Option<Vec<String>> {
-    Some(vec![s.into()])
+fn one(s: impl Into<String>) -> Vec<String> {
+    vec![s.into()]
+}
+
+fn listed<T: Into<String>>(values: impl IntoIterator<Item = T>) -> Vec<String> {
+    values.into_iter().map(Into::into).collect()
 }
 
 impl Filterable for NetworkInterface {
-    const FILTERS: &'static [&'static str] = &[
-        "network-interface-id",
-        "subnet-id",
-        "vpc-id",
-        "availability-zone",
-        "status",
-        "description",
-        "mac-address",
-        "private-ip-address",
-        "addresses.private-ip-address",
-        "group-id",
-        "attachment.instance-id",
-        "attachment.attachment-id",
-        "attachment.status",
-        "attachment.device-index",
-        "attachment.delete-on-termination",
+    const FILTERS: &'static [(&'static str, FilterValues<Self>)] = &[
+        ("network-interface-id", |e| one(&e.id)),
+        ("subnet-id", |e| one(&e.subnet_id)),
+        ("vpc-id", |e| one(&e.vpc_id)),
+        ("availability-zone", |e| one(&e.availability_zone)),
+        ("status", |e| one(e.status.as_str())),
+        ("description", |e| one(&e.description)),
+        ("mac-address", |e| one(&e.mac_address)),
+        ("private-ip-address", |e| {
+            listed(e.private_ip_address.clone())
+        }),
+        ("addresses.private-ip-address", |e| {
+            listed(e.private_ip_address.clone())
+        }),
+        ("group-id", |e| e.security_group_ids.clone()),
+        ("attachment.instance-id", |e| {
+            listed(e.attachment.as_ref().and_then(|a| a.instance_id.clone()))
+        }),
+        ("attachment.attachment-id", |e| {
+            listed(e.attachment.as_ref().map(|a| a.attachment_id.clone()))
+        }),
+        ("attachment.status", |e| {
+            listed(e.attachment.as_ref().map(|a| a.status.as_str().to_string()))
+        }),
+        ("attachment.device-index", |e| {
+            listed(e.attachment.as_ref().map(|a| a.device_index.to_string()))
+        }),
+        ("attachment.delete-on-termination", |e| {
+            listed(
+                e.attachment
+                    .as_ref()
+                    .map(|a| a.delete_on_termination.to_string()),
+            )
+        }),
     ];
-
-    fn values(&self, name: &str) -> Option<Vec<String>> {
-        let att = self.attachment.as_ref();
-        match name {
-            "network-interface-id" => one(&self.id),
-            "subnet-id" => one(&self.subnet_id),
-            "vpc-id" => one(&self.vpc_id),
-            "availability-zone" => one(&self.availability_zone),
-            "status" => one(self.status.as_str()),
-            "description" => one(&self.description),
-            "mac-address" => one(&self.mac_address),
-            "private-ip-address" | "addresses.private-ip-address" => {
-                Some(self.private_ip_address.iter().cloned().collect())
-            }
-            "group-id" => Some(self.security_group_ids.clone()),
-            "attachment.instance-id" => Some(
-                att.and_then(|a| a.instance_id.clone())
-                    .into_iter()
-                    .collect(),
-            ),
-            "attachment.attachment-id" => {
-                Some(att.map(|a| a.attachment_id.clone()).into_iter().collect())
-            }
-            "attachment.status" => Some(
-                att.map(|a| a.status.as_str().to_string())
-                    .into_iter()
-                    .collect(),
-            ),
-            "attachment.device-index" => Some(
-                att.map(|a| a.device_index.to_string())
-                    .into_iter()
-                    .collect(),
-            ),
-            "attachment.delete-on-termination" => Some(
-                att.map(|a| a.delete_on_termination.to_string())
-                    .into_iter()
-                    .collect(),
-            ),
-            _ => None,
-        }
-    }
 
     fn tags(&self) -> &Tags {
         &self.tags
@@ -172,71 +167,49 @@ impl Filterable for NetworkInterface {
 
 /// An instance with its tags (the port's [`Instance`] view carries none).
 #[derive(Debug, Clone)]
-pub struct TaggedInstance<'a> {
+pub struct TaggedInstance {
     /// The view.
-    pub instance: &'a Instance,
+    pub instance: Instance,
     /// Its tags.
-    pub tags: &'a Tags,
+    pub tags: Tags,
 }
 
-impl Filterable for TaggedInstance<'_> {
-    const FILTERS: &'static [&'static str] = &[
-        "instance-id",
-        "instance-state-name",
-        "availability-zone",
-        "instance-type",
-        "vpc-id",
-        "subnet-id",
-        "network-interface.network-interface-id",
+impl Filterable for TaggedInstance {
+    const FILTERS: &'static [(&'static str, FilterValues<Self>)] = &[
+        ("instance-id", |t| one(&t.instance.id)),
+        ("instance-state-name", |t| one(t.instance.state.as_str())),
+        ("availability-zone", |t| one(&t.instance.availability_zone)),
+        ("instance-type", |t| one(&t.instance.instance_type)),
+        ("vpc-id", |t| listed(t.instance.vpc_id.clone())),
+        ("subnet-id", |t| listed(t.instance.subnet_id.clone())),
+        ("network-interface.network-interface-id", |t| {
+            listed(
+                t.instance
+                    .network_interfaces
+                    .iter()
+                    .map(|n| n.network_interface_id.clone()),
+            )
+        }),
     ];
 
-    fn values(&self, name: &str) -> Option<Vec<String>> {
-        let i = self.instance;
-        match name {
-            "instance-id" => one(&i.id),
-            "instance-state-name" => one(i.state.as_str()),
-            "availability-zone" => one(&i.availability_zone),
-            "instance-type" => one(&i.instance_type),
-            "vpc-id" => Some(i.vpc_id.iter().cloned().collect()),
-            "subnet-id" => Some(i.subnet_id.iter().cloned().collect()),
-            "network-interface.network-interface-id" => Some(
-                i.network_interfaces
-                    .iter()
-                    .map(|n| n.network_interface_id.clone())
-                    .collect(),
-            ),
-            _ => None,
-        }
-    }
-
     fn tags(&self) -> &Tags {
-        self.tags
+        &self.tags
     }
 }
 
 impl Filterable for Subnet {
-    const FILTERS: &'static [&'static str] = &[
-        "subnet-id",
-        "vpc-id",
-        "availability-zone",
-        "cidr-block",
-        "cidr",
-        "cidrBlock",
-        "state",
-        "available-ip-address-count",
+    const FILTERS: &'static [(&'static str, FilterValues<Self>)] = &[
+        ("subnet-id", |s| one(&s.id)),
+        ("vpc-id", |s| one(&s.vpc_id)),
+        ("availability-zone", |s| one(&s.availability_zone)),
+        ("cidr-block", |s| one(&s.cidr_block)),
+        ("cidr", |s| one(&s.cidr_block)),
+        ("cidrBlock", |s| one(&s.cidr_block)),
+        ("state", |_| one("available")),
+        ("available-ip-address-count", |s| {
+            one(s.available_ip_address_count.to_string())
+        }),
     ];
-
-    fn values(&self, name: &str) -> Option<Vec<String>> {
-        match name {
-            "subnet-id" => one(&self.id),
-            "vpc-id" => one(&self.vpc_id),
-            "availability-zone" => one(&self.availability_zone),
-            "cidr-block" | "cidr" | "cidrBlock" => one(&self.cidr_block),
-            "state" => one("available"),
-            "available-ip-address-count" => one(self.available_ip_address_count.to_string()),
-            _ => None,
-        }
-    }
 
     fn tags(&self) -> &Tags {
         &self.tags
@@ -244,17 +217,12 @@ impl Filterable for Subnet {
 }
 
 impl Filterable for SecurityGroup {
-    const FILTERS: &'static [&'static str] = &["group-id", "group-name", "vpc-id", "description"];
-
-    fn values(&self, name: &str) -> Option<Vec<String>> {
-        match name {
-            "group-id" => one(&self.id),
-            "group-name" => one(&self.name),
-            "vpc-id" => Some(self.vpc_id.iter().cloned().collect()),
-            "description" => one(&self.description),
-            _ => None,
-        }
-    }
+    const FILTERS: &'static [(&'static str, FilterValues<Self>)] = &[
+        ("group-id", |g| one(&g.id)),
+        ("group-name", |g| one(&g.name)),
+        ("vpc-id", |g| listed(g.vpc_id.clone())),
+        ("description", |g| one(&g.description)),
+    ];
 
     fn tags(&self) -> &Tags {
         &self.tags
@@ -265,22 +233,15 @@ impl Filterable for SecurityGroup {
 static NO_TAGS: Tags = Tags::new();
 
 impl Filterable for InstanceTypeLimits {
-    const FILTERS: &'static [&'static str] = &[
-        "instance-type",
-        "network-info.maximum-network-interfaces",
-        "network-info.maximum-network-cards",
+    const FILTERS: &'static [(&'static str, FilterValues<Self>)] = &[
+        ("instance-type", |t| one(&t.instance_type)),
+        ("network-info.maximum-network-interfaces", |t| {
+            one(t.max_network_interfaces.to_string())
+        }),
+        ("network-info.maximum-network-cards", |t| {
+            one(t.max_network_cards.to_string())
+        }),
     ];
-
-    fn values(&self, name: &str) -> Option<Vec<String>> {
-        match name {
-            "instance-type" => one(&self.instance_type),
-            "network-info.maximum-network-interfaces" => {
-                one(self.max_network_interfaces.to_string())
-            }
-            "network-info.maximum-network-cards" => one(self.max_network_cards.to_string()),
-            _ => None,
-        }
-    }
 
     fn tags(&self) -> &Tags {
         &NO_TAGS
@@ -362,7 +323,7 @@ mod tests {
     #[test]
     fn every_listed_filter_has_values_and_unlisted_ones_none() {
         let e = eni(&[]);
-        for name in NetworkInterface::FILTERS {
+        for (name, _) in NetworkInterface::FILTERS {
             assert!(e.values(name).is_some(), "{name}");
         }
         assert!(e.values("bogus").is_none());
@@ -374,7 +335,7 @@ mod tests {
             available_ip_address_count: 1,
             tags: Tags::new(),
         };
-        for name in Subnet::FILTERS {
+        for (name, _) in Subnet::FILTERS {
             assert!(s.values(name).is_some(), "{name}");
         }
     }

@@ -75,14 +75,20 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// A history of `(id, seconds after t0, state)` records, and t0.
+    fn history(records: &[(&str, u64, Option<i32>)]) -> (History<i32>, Instant) {
+        let t0 = Instant::now();
+        let mut h = History::default();
+        for (id, at, state) in records {
+            h.record(id, t0 + Duration::from_secs(*at), *state);
+        }
+        (h, t0)
+    }
+
     #[test]
     fn readers_see_the_snapshot_current_at_their_horizon() {
-        let t0 = Instant::now();
         let s = Duration::from_secs;
-        let mut h = History::default();
-        h.record("a", t0, Some(1));
-        h.record("a", t0 + s(2), Some(2));
-        h.record("a", t0 + s(4), None);
+        let (h, t0) = history(&[("a", 0, Some(1)), ("a", 2, Some(2)), ("a", 4, None)]);
         assert_eq!(h.get("a", t0 - s(1)), None, "not yet created");
         assert_eq!(h.get("a", t0 + s(1)), Some(&1));
         assert_eq!(h.get("a", t0 + s(3)), Some(&2));
@@ -92,22 +98,19 @@ mod tests {
 
     #[test]
     fn same_instant_writes_collapse_to_the_last() {
-        let t0 = Instant::now();
-        let mut h = History::default();
-        h.record("a", t0, Some(1));
-        h.record("a", t0, Some(2));
+        let (h, t0) = history(&[("a", 0, Some(1)), ("a", 0, Some(2))]);
         assert_eq!(h.get("a", t0), Some(&2));
     }
 
     #[test]
     fn prune_keeps_what_is_still_visible() {
-        let t0 = Instant::now();
         let s = Duration::from_secs;
-        let mut h = History::default();
-        h.record("a", t0, Some(1));
-        h.record("a", t0 + s(2), Some(2));
-        h.record("b", t0, Some(9));
-        h.record("b", t0 + s(1), None);
+        let (mut h, t0) = history(&[
+            ("a", 0, Some(1)),
+            ("a", 2, Some(2)),
+            ("b", 0, Some(9)),
+            ("b", 1, None),
+        ]);
         h.prune(t0 + s(3));
         assert_eq!(h.get("a", t0 + s(3)), Some(&2));
         assert_eq!(h.get("b", t0 + s(3)), None);

@@ -7,7 +7,7 @@
 
 use multi_eni_ec2::{
     AttachEni, AttachResult, AttachmentStatus, CreateEni, DetachEni, EniAttachment,
-    EniAttributeChange, EniStatus, InstanceState, NetworkInterface, Tags,
+    EniAttributeChange, EniStatus, NetworkInterface, Tags,
 };
 use tokio::time::Instant;
 
@@ -24,10 +24,33 @@ const MAX_DESCRIPTION: usize = 255;
 /// A ClientToken is at most 64 ASCII characters.
 const MAX_CLIENT_TOKEN: usize = 64;
 
-fn check_prefix(id: &str, prefix: &str, code: &str, what: &str) -> Result<(), SimError> {
-    if id.starts_with(prefix) {
-        Ok(())
-    } else {
+/// The IDs requests carry: the prefix EC2 gives each kind, and the code it answers an ID
+/// without it with.
+#[derive(Debug, Clone, Copy)]
+enum IdKind {
+    NetworkInterface,
+    SecurityGroup,
+    Subnet,
+    Instance,
+    Attachment,
+}
+
+impl IdKind {
+    fn check(self, id: &str) -> Result<(), SimError> {
+        let (prefix, code, what) = match self {
+            IdKind::NetworkInterface => (
+                "eni-",
+                "InvalidNetworkInterfaceID.Malformed",
+                "network interface",
+            ),
+            IdKind::SecurityGroup => ("sg-", "InvalidGroupId.Malformed", "security group"),
+            IdKind::Subnet => ("subnet-", "InvalidSubnetID.Malformed", "subnet"),
+            IdKind::Instance => ("i-", "InvalidInstanceID.Malformed", "instance"),
+            IdKind::Attachment => ("eni-attach-", "InvalidAttachmentID.Malformed", "attachment"),
+        };
+        if id.starts_with(prefix) {
+            return Ok(());
+        }
         fail(
             code,
             format!("Invalid id: \"{id}\" (expecting \"{prefix}...\"); {what}"),
@@ -77,12 +100,7 @@ impl State {
         now: Instant,
         cfg: &SimConfig,
     ) -> Result<&mut EniRec, SimError> {
-        check_prefix(
-            id,
-            "eni-",
-            "InvalidNetworkInterfaceID.Malformed",
-            "network interface",
-        )?;
+        IdKind::NetworkInterface.check(id)?;
         let lag = cfg.real(cfg.consistency_lag);
         match self.enis.get_mut(id) {
             Some(rec) if rec.created_at + lag <= now => Ok(rec),
@@ -101,7 +119,7 @@ impl State {
         subnet_id: &str,
     ) -> Result<(), SimError> {
         for g in groups {
-            check_prefix(g, "sg-", "InvalidGroupId.Malformed", "security group")?;
+            IdKind::SecurityGroup.check(g)?;
             let Some(group) = self.groups.get(g) else {
                 return fail(
                     "InvalidGroup.NotFound",
@@ -160,12 +178,7 @@ impl State {
                 );
             }
         }
-        check_prefix(
-            &req.subnet_id,
-            "subnet-",
-            "InvalidSubnetID.Malformed",
-            "subnet",
-        )?;
+        IdKind::Subnet.check(&req.subnet_id)?;
         let Some(subnet) = self.subnets.get(&req.subnet_id) else {
             return fail(
                 "InvalidSubnetID.NotFound",
@@ -221,16 +234,6 @@ impl State {
             description: req.description.clone().unwrap_or_default(),
             tags: req.tags.clone(),
         };
-        self.enis.insert(
-            id.clone(),
-            EniRec {
-                view: view.clone(),
-                created_at: now,
-                ip_offset,
-                transition_at: None,
-                stuck: false,
-            },
-        );
         if let Some(token) = &req.client_token {
             self.tokens.insert(
                 token.clone(),
@@ -240,7 +243,7 @@ impl State {
                 },
             );
         }
-        self.record_eni(&id, now);
+        self.insert_eni(view.clone(), ip_offset, now);
         Ok(view)
     }
 
@@ -261,22 +264,14 @@ impl State {
             }
             rec.view.availability_zone.clone()
         };
-        check_prefix(
-            &req.instance_id,
-            "i-",
-            "InvalidInstanceID.Malformed",
-            "instance",
-        )?;
+        IdKind::Instance.check(&req.instance_id)?;
         let Some(inst) = self.instances.get(&req.instance_id) else {
             return fail(
                 "InvalidInstanceID.NotFound",
                 format!("The instance ID '{}' does not exist", req.instance_id),
             );
         };
-        if matches!(
-            inst.state,
-            InstanceState::ShuttingDown | InstanceState::Terminated
-        ) {
+        if inst.state.is_gone() {
             return fail(
                 "IncorrectInstanceState",
                 format!(
@@ -358,11 +353,7 @@ impl State {
             },
             delete_on_termination: false,
         });
-        rec.view.status = if immediate {
-            EniStatus::InUse
-        } else {
-            EniStatus::Attaching
-        };
+        rec.sync_status();
         rec.transition_at = (!immediate).then(|| now + delay);
         let id = req.network_interface_id.clone();
         self.record_eni(&id, now);
@@ -431,44 +422,25 @@ impl State {
         cfg: &SimConfig,
         stuck: bool,
     ) -> Result<(), SimError> {
-        check_prefix(
-            &req.attachment_id,
-            "eni-attach-",
-            "InvalidAttachmentID.Malformed",
-            "attachment",
-        )?;
-        let Some(eni_id) = self
-            .enis
-            .iter()
-            .find(|(_, r)| {
-                r.view
-                    .attachment
-                    .as_ref()
-                    .is_some_and(|a| a.attachment_id == req.attachment_id)
-            })
-            .map(|(id, _)| id.clone())
-        else {
-            return fail(
+        IdKind::Attachment.check(&req.attachment_id)?;
+        let not_found = || {
+            fail(
                 "InvalidAttachmentID.NotFound",
                 format!("The attachment ID '{}' does not exist", req.attachment_id),
-            );
+            )
         };
-        let delay = cfg.real(if req.force {
-            cfg.force_detach_delay
-        } else {
-            cfg.detach_delay
+        let holder = self.enis.iter_mut().find(|(_, r)| {
+            r.view
+                .attachment
+                .as_ref()
+                .is_some_and(|a| a.attachment_id == req.attachment_id)
         });
-        let Some(rec) = self.enis.get_mut(&eni_id) else {
-            return fail(
-                "InvalidAttachmentID.NotFound",
-                "The attachment ID does not exist",
-            );
+        let Some((eni_id, rec)) = holder else {
+            return not_found();
         };
+        let eni_id = eni_id.clone();
         let Some(att) = rec.view.attachment.as_mut() else {
-            return fail(
-                "InvalidAttachmentID.NotFound",
-                "The attachment ID does not exist",
-            );
+            return not_found();
         };
         if att.device_index == 0 && att.network_card_index == 0 {
             return fail(
@@ -481,14 +453,17 @@ impl State {
             return Ok(());
         }
         att.status = AttachmentStatus::Detaching;
-        rec.view.status = EniStatus::Detaching;
+        rec.sync_status();
         rec.stuck = stuck && !req.force;
+        let delay = cfg.real(if req.force {
+            cfg.force_detach_delay
+        } else {
+            cfg.detach_delay
+        });
         if rec.stuck {
             rec.transition_at = None;
         } else if delay.is_zero() {
-            rec.view.attachment = None;
-            rec.view.status = EniStatus::Available;
-            rec.transition_at = None;
+            rec.detached();
         } else {
             rec.transition_at = Some(now + delay);
         }

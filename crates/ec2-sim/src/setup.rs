@@ -5,13 +5,13 @@
 
 use multi_eni_ec2::{
     AttachmentStatus, EniAttachment, EniStatus, InstanceState, NAME_TAG, NetworkInterface,
-    SecurityGroup, Subnet, Tags,
+    SecurityGroup, Tags,
 };
 use tokio::time::Instant;
 
 use crate::instance_types;
 use crate::sim::Ec2Sim;
-use crate::state::{EniRec, InstanceRec, SubnetRec, VpcRec, parse_cidr};
+use crate::state::{InstanceRec, State, SubnetRec, VpcRec, parse_cidr};
 
 /// A setup request that cannot be honoured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,7 +52,7 @@ pub enum SetupError {
 }
 
 impl Ec2Sim {
-    fn setup<T>(&self, f: impl FnOnce(&mut crate::state::State, Instant) -> T) -> T {
+    fn setup<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> T {
         let mut guard = self.lock();
         let now = guard.state.tick(Instant::now());
         guard.state.settle(now, &self.config);
@@ -118,7 +118,8 @@ impl Ec2Sim {
         cidr: &str,
         tags: Tags,
     ) -> Result<String, SetupError> {
-        let (base, size) = parse_cidr(cidr).ok_or_else(|| SetupError::BadCidr(cidr.to_string()))?;
+        let bad_cidr = || SetupError::BadCidr(cidr.to_string());
+        let (base, size) = parse_cidr(cidr).ok_or_else(bad_cidr)?;
         self.setup(|s, _| {
             let Some(vpc) = s.vpcs.get(vpc_id) else {
                 return Err(SetupError::Missing {
@@ -126,9 +127,12 @@ impl Ec2Sim {
                     id: vpc_id.to_string(),
                 });
             };
-            // EC2 refuses a subnet outside its VPC's CIDR (`InvalidSubnet.Range`).
-            let inside = parse_cidr(&vpc.cidr)
-                .is_some_and(|(vbase, vsize)| base >= vbase && base + size <= vbase + vsize);
+            // EC2 refuses a subnet outside its VPC's CIDR (`InvalidSubnet.Range`). In u64: a
+            // range at the top of the address space ends at 2^32.
+            let end = |base: u32, size: u32| u64::from(base) + u64::from(size);
+            let inside = parse_cidr(&vpc.cidr).is_some_and(|(vbase, vsize)| {
+                base >= vbase && end(base, size) <= end(vbase, vsize)
+            });
             if !inside {
                 return Err(SetupError::OutsideVpc {
                     cidr: cidr.to_string(),
@@ -136,20 +140,8 @@ impl Ec2Sim {
                 });
             }
             let id = s.new_id("subnet");
-            let mut rec = SubnetRec {
-                view: Subnet {
-                    id: id.clone(),
-                    vpc_id: vpc_id.to_string(),
-                    availability_zone: availability_zone.to_string(),
-                    cidr_block: cidr.to_string(),
-                    available_ip_address_count: size.saturating_sub(SubnetRec::RESERVED),
-                    tags,
-                },
-                base,
-                size,
-                used: Default::default(),
-            };
-            rec.refresh_count();
+            let rec = SubnetRec::new(id.clone(), vpc_id, availability_zone, cidr, tags)
+                .ok_or_else(bad_cidr)?;
             s.subnets.insert(id.clone(), rec);
             Ok(id)
         })
@@ -207,69 +199,25 @@ impl Ec2Sim {
             ));
         }
         self.setup(|s, now| {
-            let Some(subnet) = s.subnets.get(subnet_id) else {
-                return Err(SetupError::Missing {
-                    what: "subnet",
-                    id: subnet_id.to_string(),
-                });
-            };
-            let (vpc_id, az) = (
-                subnet.view.vpc_id.clone(),
-                subnet.view.availability_zone.clone(),
-            );
-            let group = s.vpcs.get(&vpc_id).map(|v| v.default_group.clone());
-            let Some((ip_offset, ip)) = s.subnets.get_mut(subnet_id).and_then(|x| x.allocate())
-            else {
-                return Err(SetupError::SubnetFull(subnet_id.to_string()));
-            };
+            let placed = Placed::allocate(s, subnet_id)?;
             let id = s.new_id("i");
-            let eni_id = s.new_id("eni");
-            let attachment_id = s.new_id("eni-attach");
-            let mac = s.new_mac();
+            let group = s.vpcs.get(&placed.vpc_id).map(|v| v.default_group.clone());
             s.instances.insert(
                 id.clone(),
                 InstanceRec {
                     id: id.clone(),
                     instance_type: instance_type.to_string(),
-                    availability_zone: az.clone(),
+                    availability_zone: placed.availability_zone.clone(),
                     subnet_id: subnet_id.to_string(),
-                    vpc_id: vpc_id.clone(),
+                    vpc_id: placed.vpc_id.clone(),
                     state: InstanceState::Running,
                     tags,
                     transition_at: None,
                     terminated_at: None,
                 },
             );
-            s.enis.insert(
-                eni_id.clone(),
-                EniRec {
-                    view: NetworkInterface {
-                        id: eni_id.clone(),
-                        subnet_id: subnet_id.to_string(),
-                        vpc_id,
-                        availability_zone: az,
-                        mac_address: mac,
-                        private_ip_address: Some(ip),
-                        status: EniStatus::InUse,
-                        attachment: Some(EniAttachment {
-                            attachment_id,
-                            instance_id: Some(id.clone()),
-                            device_index: 0,
-                            network_card_index: 0,
-                            status: AttachmentStatus::Attached,
-                            delete_on_termination: true,
-                        }),
-                        security_group_ids: group.into_iter().collect(),
-                        description: "Primary network interface".into(),
-                        tags: Tags::new(),
-                    },
-                    created_at: now,
-                    ip_offset,
-                    transition_at: None,
-                    stuck: false,
-                },
-            );
-            s.record_eni(&eni_id, now);
+            let groups = group.into_iter().collect();
+            placed.attach_new_interface(s, &id, 0, groups, "Primary network interface", now);
             s.record_instance(&id, now);
             Ok(id)
         })
@@ -290,54 +238,9 @@ impl Ec2Sim {
                 });
             };
             let subnet_id = inst.subnet_id.clone();
-            let Some(subnet) = s.subnets.get(&subnet_id) else {
-                return Err(SetupError::Missing {
-                    what: "subnet",
-                    id: subnet_id,
-                });
-            };
-            let (vpc_id, az) = (
-                subnet.view.vpc_id.clone(),
-                subnet.view.availability_zone.clone(),
-            );
-            let Some((ip_offset, ip)) = s.subnets.get_mut(&subnet_id).and_then(|x| x.allocate())
-            else {
-                return Err(SetupError::SubnetFull(subnet_id));
-            };
-            let eni_id = s.new_id("eni");
-            let attachment_id = s.new_id("eni-attach");
-            let mac = s.new_mac();
-            s.enis.insert(
-                eni_id.clone(),
-                EniRec {
-                    view: NetworkInterface {
-                        id: eni_id.clone(),
-                        subnet_id,
-                        vpc_id,
-                        availability_zone: az,
-                        mac_address: mac,
-                        private_ip_address: Some(ip),
-                        status: EniStatus::InUse,
-                        attachment: Some(EniAttachment {
-                            attachment_id,
-                            instance_id: Some(instance_id.to_string()),
-                            device_index,
-                            network_card_index: 0,
-                            status: AttachmentStatus::Attached,
-                            delete_on_termination: true,
-                        }),
-                        security_group_ids: vec![],
-                        description: "aws-K8S-foreign (simulated)".into(),
-                        tags: Tags::new(),
-                    },
-                    created_at: now,
-                    ip_offset,
-                    transition_at: None,
-                    stuck: false,
-                },
-            );
-            s.record_eni(&eni_id, now);
-            Ok(eni_id)
+            let placed = Placed::allocate(s, &subnet_id)?;
+            let description = "aws-K8S-foreign (simulated)";
+            Ok(placed.attach_new_interface(s, instance_id, device_index, vec![], description, now))
         })
     }
 
@@ -390,5 +293,78 @@ impl Ec2Sim {
             }
             Ok(())
         })
+    }
+}
+
+/// An address allocated in a subnet for an interface about to be created.
+struct Placed {
+    subnet_id: String,
+    vpc_id: String,
+    availability_zone: String,
+    ip_offset: u32,
+    ip: String,
+}
+
+impl Placed {
+    fn allocate(s: &mut State, subnet_id: &str) -> Result<Placed, SetupError> {
+        let Some(subnet) = s.subnets.get_mut(subnet_id) else {
+            return Err(SetupError::Missing {
+                what: "subnet",
+                id: subnet_id.to_string(),
+            });
+        };
+        let (vpc_id, availability_zone) = (
+            subnet.view.vpc_id.clone(),
+            subnet.view.availability_zone.clone(),
+        );
+        let (ip_offset, ip) = subnet
+            .allocate()
+            .ok_or_else(|| SetupError::SubnetFull(subnet_id.to_string()))?;
+        Ok(Placed {
+            subnet_id: subnet_id.to_string(),
+            vpc_id,
+            availability_zone,
+            ip_offset,
+            ip,
+        })
+    }
+
+    /// An untagged interface here, attached at once to `instance_id` at `device_index` on
+    /// card 0 with DeleteOnTermination — how EC2 launches primaries and how the VPC CNI's
+    /// interfaces look; returns its ID.
+    fn attach_new_interface(
+        self,
+        s: &mut State,
+        instance_id: &str,
+        device_index: i32,
+        security_group_ids: Vec<String>,
+        description: &str,
+        now: Instant,
+    ) -> String {
+        let eni_id = s.new_id("eni");
+        let attachment_id = s.new_id("eni-attach");
+        let mac_address = s.new_mac();
+        let view = NetworkInterface {
+            id: eni_id.clone(),
+            subnet_id: self.subnet_id,
+            vpc_id: self.vpc_id,
+            availability_zone: self.availability_zone,
+            mac_address,
+            private_ip_address: Some(self.ip),
+            status: EniStatus::InUse,
+            attachment: Some(EniAttachment {
+                attachment_id,
+                instance_id: Some(instance_id.to_string()),
+                device_index,
+                network_card_index: 0,
+                status: AttachmentStatus::Attached,
+                delete_on_termination: true,
+            }),
+            security_group_ids,
+            description: description.to_string(),
+            tags: Tags::new(),
+        };
+        s.insert_eni(view, self.ip_offset, now);
+        eni_id
     }
 }

@@ -128,44 +128,9 @@ impl Ec2Sim {
         &self,
         op: Op,
         query: Option<&DescribeQuery>,
-        apply: impl FnOnce(&mut State, Instant, &SimConfig, &Decision) -> Result<T, SimError>,
+        apply: impl FnOnce(&mut State, &Applying) -> Result<T, SimError>,
     ) -> Result<T, Ec2Error> {
-        let decision = {
-            let mut guard = self.lock();
-            let inner = &mut *guard;
-            let stats = inner.stats.entry(op).or_default();
-            stats.calls += 1;
-            if self.config.throttling {
-                let id = BucketId::for_request(op, query);
-                let now = Instant::now();
-                let spec = self.config.bucket(id);
-                let bucket = inner
-                    .buckets
-                    .entry(id)
-                    .or_insert_with(|| TokenBucket::new(spec, now));
-                if bucket.try_take(now).is_err() {
-                    stats.throttled += 1;
-                    stats.failed += 1;
-                    return Err(Ec2Error::from_code(
-                        op,
-                        "RequestLimitExceeded",
-                        "Request limit exceeded.",
-                    ));
-                }
-            }
-            let decision = inner.faults.decide(op, &mut inner.state.rng);
-            if let Some(code) = &decision.error {
-                let stats = inner.stats.entry(op).or_default();
-                stats.injected_errors += 1;
-                stats.failed += 1;
-                return Err(Ec2Error::from_code(
-                    op,
-                    code.clone(),
-                    "injected by the simulator",
-                ));
-            }
-            decision
-        };
+        let decision = self.lock().admit(op, query, &self.config)?;
         let latency = self.config.base_latency + decision.latency;
         if !latency.is_zero() {
             tokio::time::sleep(self.config.real(latency)).await;
@@ -174,7 +139,12 @@ impl Ec2Sim {
         let inner = &mut *guard;
         let now = inner.state.tick(Instant::now());
         inner.state.settle(now, &self.config);
-        let result = apply(&mut inner.state, now, &self.config, &decision);
+        let applying = Applying {
+            now,
+            config: &self.config,
+            stuck_detach: decision.stuck_detach,
+        };
+        let result = apply(&mut inner.state, &applying);
         let stats = inner.stats.entry(op).or_default();
         if decision.lose_response {
             stats.lost_responses += 1;
@@ -189,6 +159,68 @@ impl Ec2Sim {
             Ec2Error::from_code(op, e.code, e.message)
         })
     }
+
+    /// One describe request: `read` over the settled state.
+    async fn describe<T>(
+        &self,
+        op: Op,
+        query: &DescribeQuery,
+        read: fn(&State, &DescribeQuery, &Applying) -> Result<Page<T>, SimError>,
+    ) -> Result<Page<T>, Ec2Error> {
+        self.call(op, Some(query), |s, at| read(s, query, at)).await
+    }
+}
+
+/// What a request is applied with: the settled time, the settings, and the injector's
+/// decision on whether a detach hangs.
+pub(crate) struct Applying<'a> {
+    pub(crate) now: Instant,
+    pub(crate) config: &'a SimConfig,
+    pub(crate) stuck_detach: bool,
+}
+
+impl Inner {
+    /// Counts a request and decides whether it gets in: refused by its server-side bucket,
+    /// failed by an injected error (nothing applied either way), or admitted with the
+    /// injector's decision for the rest of the call.
+    fn admit(
+        &mut self,
+        op: Op,
+        query: Option<&DescribeQuery>,
+        config: &SimConfig,
+    ) -> Result<Decision, Ec2Error> {
+        let stats = self.stats.entry(op).or_default();
+        stats.calls += 1;
+        if config.throttling {
+            let id = BucketId::for_request(op, query);
+            let now = Instant::now();
+            let bucket = self
+                .buckets
+                .entry(id)
+                .or_insert_with(|| TokenBucket::new(config.bucket(id), now));
+            if bucket.try_take(now).is_err() {
+                stats.throttled += 1;
+                stats.failed += 1;
+                return Err(Ec2Error::from_code(
+                    op,
+                    "RequestLimitExceeded",
+                    "Request limit exceeded.",
+                ));
+            }
+        }
+        let decision = self.faults.decide(op, &mut self.state.rng);
+        if let Some(code) = &decision.error {
+            let stats = self.stats.entry(op).or_default();
+            stats.injected_errors += 1;
+            stats.failed += 1;
+            return Err(Ec2Error::from_code(
+                op,
+                code.clone(),
+                "injected by the simulator",
+            ));
+        }
+        Ok(decision)
+    }
 }
 
 #[async_trait]
@@ -197,22 +229,20 @@ impl Ec2 for Ec2Sim {
         &self,
         req: &CreateEni,
     ) -> Result<NetworkInterface, Ec2Error> {
-        self.call(Op::CreateNetworkInterface, None, |s, now, cfg, _| {
-            s.create_eni(req, now, cfg)
+        self.call(Op::CreateNetworkInterface, None, |s, at| {
+            s.create_eni(req, at.now, at.config)
         })
         .await
     }
 
     async fn attach_network_interface(&self, req: &AttachEni) -> Result<AttachResult, Ec2Error> {
-        match self
-            .call(Op::AttachNetworkInterface, None, |s, now, cfg, _| {
-                s.attach_eni(req, now, cfg)
+        let result = self
+            .call(Op::AttachNetworkInterface, None, |s, at| {
+                s.attach_eni(req, at.now, at.config)
             })
-            .await
-        {
-            Ok(r) => Ok(r),
-            Err(e) => Err(attach_conflict::refine_attach_error(self, req, e).await),
-        }
+            .await;
+        // The same refinement as the adapter's: one counted DescribeInstances.
+        attach_conflict::refine_attach_result(self, req, result).await
     }
 
     async fn modify_network_interface_attribute(
@@ -220,24 +250,22 @@ impl Ec2 for Ec2Sim {
         network_interface_id: &str,
         change: &EniAttributeChange,
     ) -> Result<(), Ec2Error> {
-        self.call(
-            Op::ModifyNetworkInterfaceAttribute,
-            None,
-            |s, now, cfg, _| s.modify_eni(network_interface_id, change, now, cfg),
-        )
+        self.call(Op::ModifyNetworkInterfaceAttribute, None, |s, at| {
+            s.modify_eni(network_interface_id, change, at.now, at.config)
+        })
         .await
     }
 
     async fn detach_network_interface(&self, req: &DetachEni) -> Result<(), Ec2Error> {
-        self.call(Op::DetachNetworkInterface, None, |s, now, cfg, d| {
-            s.detach_eni(req, now, cfg, d.stuck_detach)
+        self.call(Op::DetachNetworkInterface, None, |s, at| {
+            s.detach_eni(req, at.now, at.config, at.stuck_detach)
         })
         .await
     }
 
     async fn delete_network_interface(&self, network_interface_id: &str) -> Result<(), Ec2Error> {
-        self.call(Op::DeleteNetworkInterface, None, |s, now, cfg, _| {
-            s.delete_eni(network_interface_id, now, cfg)
+        self.call(Op::DeleteNetworkInterface, None, |s, at| {
+            s.delete_eni(network_interface_id, at.now, at.config)
         })
         .await
     }
@@ -246,45 +274,33 @@ impl Ec2 for Ec2Sim {
         &self,
         query: &DescribeQuery,
     ) -> Result<Page<NetworkInterface>, Ec2Error> {
-        self.call(
-            Op::DescribeNetworkInterfaces,
-            Some(query),
-            |s, now, cfg, _| s.describe_enis(query, now, cfg),
-        )
-        .await
+        self.describe(Op::DescribeNetworkInterfaces, query, State::describe_enis)
+            .await
     }
 
     async fn describe_instances(&self, query: &DescribeQuery) -> Result<Page<Instance>, Ec2Error> {
-        self.call(Op::DescribeInstances, Some(query), |s, now, cfg, _| {
-            s.describe_instances(query, now, cfg)
-        })
-        .await
+        self.describe(Op::DescribeInstances, query, State::describe_instances)
+            .await
     }
 
     async fn describe_subnets(&self, query: &DescribeQuery) -> Result<Page<Subnet>, Ec2Error> {
-        self.call(Op::DescribeSubnets, Some(query), |s, _, _, _| {
-            s.describe_subnets(query)
-        })
-        .await
+        self.describe(Op::DescribeSubnets, query, State::describe_subnets)
+            .await
     }
 
     async fn describe_security_groups(
         &self,
         query: &DescribeQuery,
     ) -> Result<Page<SecurityGroup>, Ec2Error> {
-        self.call(Op::DescribeSecurityGroups, Some(query), |s, _, _, _| {
-            s.describe_groups(query)
-        })
-        .await
+        self.describe(Op::DescribeSecurityGroups, query, State::describe_groups)
+            .await
     }
 
     async fn describe_instance_types(
         &self,
         query: &DescribeQuery,
     ) -> Result<Page<InstanceTypeLimits>, Ec2Error> {
-        self.call(Op::DescribeInstanceTypes, Some(query), |s, _, _, _| {
-            s.describe_types(query)
-        })
-        .await
+        self.describe(Op::DescribeInstanceTypes, query, State::describe_types)
+            .await
     }
 }

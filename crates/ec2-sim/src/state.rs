@@ -7,7 +7,7 @@
 //! before each call. So the simulator needs no runtime of its own and paused tokio time
 //! drives it exactly.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 use multi_eni_ec2::{
@@ -58,6 +58,32 @@ impl SubnetRec {
     /// Reserved addresses per subnet.
     pub(crate) const RESERVED: u32 = 5;
 
+    /// A subnet with no address in use; `None` for a CIDR EC2 would refuse.
+    pub(crate) fn new(
+        id: String,
+        vpc_id: &str,
+        availability_zone: &str,
+        cidr: &str,
+        tags: Tags,
+    ) -> Option<SubnetRec> {
+        let (base, size) = parse_cidr(cidr)?;
+        let mut rec = SubnetRec {
+            view: Subnet {
+                id,
+                vpc_id: vpc_id.to_string(),
+                availability_zone: availability_zone.to_string(),
+                cidr_block: cidr.to_string(),
+                available_ip_address_count: 0,
+                tags,
+            },
+            base,
+            size,
+            used: BTreeSet::new(),
+        };
+        rec.refresh_count();
+        Some(rec)
+    }
+
     pub(crate) fn allocate(&mut self) -> Option<(u32, String)> {
         let offset = (4..self.size.saturating_sub(1)).find(|o| !self.used.contains(o))?;
         self.used.insert(offset);
@@ -70,7 +96,7 @@ impl SubnetRec {
         self.refresh_count();
     }
 
-    pub(crate) fn refresh_count(&mut self) {
+    fn refresh_count(&mut self) {
         let usable = self.size.saturating_sub(Self::RESERVED);
         self.view.available_ip_address_count = usable.saturating_sub(self.used.len() as u32);
     }
@@ -89,6 +115,23 @@ pub(crate) struct InstanceRec {
     pub(crate) transition_at: Option<Instant>,
     /// When it became `terminated` (it disappears `terminated_visibility` later).
     pub(crate) terminated_at: Option<Instant>,
+}
+
+impl InstanceRec {
+    /// What DescribeInstances shows of it apart from its interfaces. EC2 drops the subnet and
+    /// VPC of a terminated instance.
+    pub(crate) fn base(&self) -> InstanceBase {
+        let placed = self.state != InstanceState::Terminated;
+        InstanceBase {
+            id: self.id.clone(),
+            state: self.state.clone(),
+            availability_zone: self.availability_zone.clone(),
+            instance_type: self.instance_type.clone(),
+            subnet_id: placed.then(|| self.subnet_id.clone()),
+            vpc_id: placed.then(|| self.vpc_id.clone()),
+            tags: self.tags.clone(),
+        }
+    }
 }
 
 /// What DescribeInstances shows of an instance, apart from its interfaces (which come from
@@ -114,6 +157,27 @@ pub(crate) struct EniRec {
     pub(crate) transition_at: Option<Instant>,
     /// A normal detach that will not finish until forced.
     pub(crate) stuck: bool,
+}
+
+impl EniRec {
+    /// Sets the interface status from its attachment, the way EC2 reports the pair: so the
+    /// two are changed in one place and never disagree.
+    pub(crate) fn sync_status(&mut self) {
+        self.view.status = match self.view.attachment.as_ref().map(|a| &a.status) {
+            None | Some(AttachmentStatus::Detached) => EniStatus::Available,
+            Some(AttachmentStatus::Attaching) => EniStatus::Attaching,
+            Some(AttachmentStatus::Attached) => EniStatus::InUse,
+            Some(AttachmentStatus::Detaching) => EniStatus::Detaching,
+            Some(AttachmentStatus::Unknown(_)) => return,
+        };
+    }
+
+    /// Ends the attachment: the interface is `available` again.
+    pub(crate) fn detached(&mut self) {
+        self.view.attachment = None;
+        self.transition_at = None;
+        self.sync_status();
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -208,16 +272,24 @@ impl State {
     }
 
     pub(crate) fn record_instance(&mut self, id: &str, at: Instant) {
-        let base = self.instances.get(id).map(|i| InstanceBase {
-            id: i.id.clone(),
-            state: i.state.clone(),
-            availability_zone: i.availability_zone.clone(),
-            instance_type: i.instance_type.clone(),
-            subnet_id: (i.state != InstanceState::Terminated).then(|| i.subnet_id.clone()),
-            vpc_id: (i.state != InstanceState::Terminated).then(|| i.vpc_id.clone()),
-            tags: i.tags.clone(),
-        });
+        let base = self.instances.get(id).map(InstanceRec::base);
         self.instance_history.record(id, at, base);
+    }
+
+    /// Adds an interface record (its address already allocated) and its first snapshot.
+    pub(crate) fn insert_eni(&mut self, view: NetworkInterface, ip_offset: u32, now: Instant) {
+        let id = view.id.clone();
+        self.enis.insert(
+            id.clone(),
+            EniRec {
+                view,
+                created_at: now,
+                ip_offset,
+                transition_at: None,
+                stuck: false,
+            },
+        );
+        self.record_eni(&id, now);
     }
 
     /// Applies every transition due by `now`, in time order, each at its own time.
@@ -270,12 +342,9 @@ impl State {
         match att.status {
             AttachmentStatus::Attaching => {
                 att.status = AttachmentStatus::Attached;
-                rec.view.status = EniStatus::InUse;
+                rec.sync_status();
             }
-            AttachmentStatus::Detaching => {
-                rec.view.attachment = None;
-                rec.view.status = EniStatus::Available;
-            }
+            AttachmentStatus::Detaching => rec.detached(),
             _ => {}
         }
         self.record_eni(id, at);
@@ -314,9 +383,7 @@ impl State {
             if delete {
                 self.remove_eni(&eni_id, at);
             } else if let Some(rec) = self.enis.get_mut(&eni_id) {
-                rec.view.attachment = None;
-                rec.view.status = EniStatus::Available;
-                rec.transition_at = None;
+                rec.detached();
                 rec.stuck = false;
                 self.record_eni(&eni_id, at);
             }
@@ -333,64 +400,69 @@ impl State {
         }
     }
 
-    /// The instance view at `horizon`: its base snapshot plus the interfaces attached to
-    /// it in the interface snapshots of the same horizon.
-    pub(crate) fn instance_view(&self, base: &InstanceBase, horizon: Instant) -> Instance {
-        let mut network_interfaces: Vec<InstanceInterface> = self
-            .eni_history
-            .visible_at(horizon)
-            .filter_map(|(_, eni)| {
-                let a = eni.attachment.as_ref()?;
-                (a.instance_id.as_deref() == Some(base.id.as_str())).then(|| InstanceInterface {
-                    network_interface_id: eni.id.clone(),
-                    attachment_id: a.attachment_id.clone(),
-                    device_index: a.device_index,
-                    network_card_index: a.network_card_index,
-                    status: a.status.clone(),
-                    delete_on_termination: a.delete_on_termination,
-                })
-            })
-            .collect();
-        network_interfaces.sort_by_key(|n| (n.network_card_index, n.device_index));
-        Instance {
-            id: base.id.clone(),
-            state: base.state.clone(),
-            availability_zone: base.availability_zone.clone(),
-            instance_type: base.instance_type.clone(),
-            subnet_id: base.subnet_id.clone(),
-            vpc_id: base.vpc_id.clone(),
-            network_interfaces,
+    /// Every instance visible at `horizon`, with the interfaces attached to it in the
+    /// interface snapshots of the same horizon (so both describes agree). One pass over the
+    /// interfaces for all instances.
+    pub(crate) fn instances_at(&self, horizon: Instant) -> Vec<(&InstanceBase, Instance)> {
+        let mut attached: HashMap<&str, Vec<InstanceInterface>> = HashMap::new();
+        for (_, eni) in self.eni_history.visible_at(horizon) {
+            if let Some((instance, entry)) = listed_on_instance(eni) {
+                attached.entry(instance).or_default().push(entry);
+            }
         }
+        self.instance_history
+            .visible_at(horizon)
+            .map(|(_, base)| {
+                let interfaces = attached.remove(base.id.as_str()).unwrap_or_default();
+                (base, instance_view(base, interfaces))
+            })
+            .collect()
     }
 
-    /// Current truth of an instance (no lag), for setup and inspection.
+    /// Current truth of an instance (no lag), for setup and inspection: what a describe with
+    /// no consistency lag would show.
     pub(crate) fn instance_now(&self, id: &str) -> Option<Instance> {
-        let i = self.instances.get(id)?;
-        let mut network_interfaces: Vec<InstanceInterface> = self
+        let rec = self.instances.get(id)?;
+        let interfaces = self
             .enis
             .values()
-            .filter_map(|r| {
-                let a = r.view.attachment.as_ref()?;
-                (a.instance_id.as_deref() == Some(id)).then(|| InstanceInterface {
-                    network_interface_id: r.view.id.clone(),
-                    attachment_id: a.attachment_id.clone(),
-                    device_index: a.device_index,
-                    network_card_index: a.network_card_index,
-                    status: a.status.clone(),
-                    delete_on_termination: a.delete_on_termination,
-                })
-            })
+            .filter_map(|r| listed_on_instance(&r.view))
+            .filter(|(instance, _)| *instance == id)
+            .map(|(_, entry)| entry)
             .collect();
-        network_interfaces.sort_by_key(|n| (n.network_card_index, n.device_index));
-        Some(Instance {
-            id: i.id.clone(),
-            state: i.state.clone(),
-            availability_zone: i.availability_zone.clone(),
-            instance_type: i.instance_type.clone(),
-            subnet_id: Some(i.subnet_id.clone()),
-            vpc_id: Some(i.vpc_id.clone()),
-            network_interfaces,
-        })
+        Some(instance_view(&rec.base(), interfaces))
+    }
+}
+
+/// How DescribeInstances lists an attached interface: the instance it is attached to, and
+/// the entry.
+fn listed_on_instance(eni: &NetworkInterface) -> Option<(&str, InstanceInterface)> {
+    let a = eni.attachment.as_ref()?;
+    let instance = a.instance_id.as_deref()?;
+    Some((
+        instance,
+        InstanceInterface {
+            network_interface_id: eni.id.clone(),
+            attachment_id: a.attachment_id.clone(),
+            device_index: a.device_index,
+            network_card_index: a.network_card_index,
+            status: a.status.clone(),
+            delete_on_termination: a.delete_on_termination,
+        },
+    ))
+}
+
+/// An instance as DescribeInstances shows it: interfaces ordered by card, then device index.
+fn instance_view(base: &InstanceBase, mut network_interfaces: Vec<InstanceInterface>) -> Instance {
+    network_interfaces.sort_by_key(|n| (n.network_card_index, n.device_index));
+    Instance {
+        id: base.id.clone(),
+        state: base.state.clone(),
+        availability_zone: base.availability_zone.clone(),
+        instance_type: base.instance_type.clone(),
+        subnet_id: base.subnet_id.clone(),
+        vpc_id: base.vpc_id.clone(),
+        network_interfaces,
     }
 }
 
@@ -414,21 +486,14 @@ mod tests {
 
     #[test]
     fn a_slash_24_has_251_usable_addresses_from_dot_4() {
-        let (base, size) = parse_cidr("10.0.1.0/24").expect("cidr");
-        let mut s = SubnetRec {
-            view: Subnet {
-                id: "subnet-1".into(),
-                vpc_id: "vpc-1".into(),
-                availability_zone: "us-east-1a".into(),
-                cidr_block: "10.0.1.0/24".into(),
-                available_ip_address_count: 0,
-                tags: Tags::new(),
-            },
-            base,
-            size,
-            used: BTreeSet::new(),
-        };
-        s.refresh_count();
+        let mut s = SubnetRec::new(
+            "subnet-1".into(),
+            "vpc-1",
+            "us-east-1a",
+            "10.0.1.0/24",
+            Tags::new(),
+        )
+        .expect("cidr");
         assert_eq!(s.view.available_ip_address_count, 251);
         let (off, ip) = s.allocate().expect("address");
         assert_eq!((off, ip.as_str()), (4, "10.0.1.4"));
@@ -439,20 +504,9 @@ mod tests {
 
     #[test]
     fn a_slash_28_runs_out_after_11() {
-        let (base, size) = parse_cidr("10.0.0.16/28").expect("cidr");
-        let mut s = SubnetRec {
-            view: Subnet {
-                id: "s".into(),
-                vpc_id: "v".into(),
-                availability_zone: "a".into(),
-                cidr_block: "10.0.0.16/28".into(),
-                available_ip_address_count: 0,
-                tags: Tags::new(),
-            },
-            base,
-            size,
-            used: BTreeSet::new(),
-        };
+        let mut s =
+            SubnetRec::new("s".into(), "v", "a", "10.0.0.16/28", Tags::new()).expect("cidr");
+        assert_eq!(s.view.available_ip_address_count, 11);
         let got: Vec<_> = std::iter::from_fn(|| s.allocate()).collect();
         assert_eq!(got.len(), 11);
         assert_eq!(got[0].1, "10.0.0.20");

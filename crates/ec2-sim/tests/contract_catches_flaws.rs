@@ -11,7 +11,7 @@ use multi_eni_ec2::{
     SecurityGroup, Subnet, Tags,
 };
 use multi_eni_ec2_sim::Ec2Sim;
-use multi_eni_ec2_sim::contract::{Behaviour, SimWorld, World, table};
+use multi_eni_ec2_sim::contract::{SimWorld, World, table};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Flaw {
@@ -117,46 +117,6 @@ impl Ec2 for Flawed {
     }
 }
 
-/// The simulator's setup with a flawed port.
-struct FlawedWorld {
-    inner: SimWorld,
-    ec2: Arc<dyn Ec2>,
-}
-
-#[async_trait]
-impl World for FlawedWorld {
-    fn name(&self) -> &str {
-        "flawed simulator"
-    }
-    fn ec2(&self) -> Arc<dyn Ec2> {
-        self.ec2.clone()
-    }
-    fn models(&self, b: Behaviour) -> bool {
-        self.inner.models(b)
-    }
-    fn zones(&self) -> [String; 2] {
-        self.inner.zones()
-    }
-    async fn create_vpc(&self, cidr: &str) -> String {
-        self.inner.create_vpc(cidr).await
-    }
-    async fn create_subnet(&self, vpc: &str, zone: &str, cidr: &str, name: Option<&str>) -> String {
-        self.inner.create_subnet(vpc, zone, cidr, name).await
-    }
-    async fn create_security_group(&self, vpc: &str, name: &str) -> String {
-        self.inner.create_security_group(vpc, name).await
-    }
-    async fn launch_instance(&self, subnet: &str, instance_type: &str) -> String {
-        self.inner.launch_instance(subnet, instance_type).await
-    }
-    async fn stop_instance(&self, id: &str) {
-        self.inner.stop_instance(id).await
-    }
-    async fn terminate_instance(&self, id: &str) {
-        self.inner.terminate_instance(id).await
-    }
-}
-
 /// Runs `case` on a world; true when it passed.
 async fn passes(world: Arc<dyn World>, case: &str) -> bool {
     let (_, body) = table::all()
@@ -174,12 +134,12 @@ async fn assert_caught(flaw: Flaw, case: &str) {
         passes(faithful, case).await,
         "{case} must pass on the faithful simulator"
     );
-    let inner = SimWorld::new(7);
-    let ec2: Arc<dyn Ec2> = Arc::new(Flawed {
-        sim: inner.sim().clone(),
+    let world = SimWorld::new(7);
+    let port: Arc<dyn Ec2> = Arc::new(Flawed {
+        sim: world.sim().clone(),
         flaw,
     });
-    let flawed: Arc<dyn World> = Arc::new(FlawedWorld { inner, ec2 });
+    let flawed: Arc<dyn World> = Arc::new(world.with_port(port));
     assert!(!passes(flawed, case).await, "{case} did not catch {flaw:?}");
 }
 

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use multi_eni_ec2::{
-    AttachEni, AttachmentStatus, BucketId, BucketSpec, CreateEni, DescribeQuery, DetachEni, Ec2,
-    EniAttributeChange, EniStatus, ErrorKind, Filter, InstanceState, Op, Resource, Tags,
+    AttachEni, AttachResult, AttachmentStatus, BucketId, BucketSpec, CreateEni, DescribeQuery,
+    DetachEni, Ec2, EniAttributeChange, EniStatus, ErrorKind, Filter, InstanceState, Op, Resource,
+    Tags,
 };
 use multi_eni_ec2_sim::{Ec2Sim, FaultPlan, SetupError, SimConfig};
 use tokio::time::{Instant, advance};
@@ -33,10 +34,53 @@ fn scene(config: SimConfig) -> Scene {
     }
 }
 
+/// The tag every interface these tests create carries.
+const CLUSTER: (&str, &str) = ("multi-eni.k8s.aws/cluster", "c");
+
+impl Scene {
+    /// The interfaces these tests created (as they are now).
+    fn ours(&self) -> Vec<multi_eni_ec2::NetworkInterface> {
+        self.sim.network_interfaces_tagged(CLUSTER.0, CLUSTER.1)
+    }
+
+    /// Creates a cluster-tagged interface in the scene's subnet; returns its ID.
+    async fn new_eni(&self) -> String {
+        self.sim
+            .create_network_interface(&create(&self.subnet))
+            .await
+            .expect("create")
+            .id
+    }
+
+    /// Attaches `eni` to the scene's instance at `index`.
+    async fn attach(&self, eni: &str, index: i32) -> AttachResult {
+        self.sim
+            .attach_network_interface(&attach(eni, &self.instance, index))
+            .await
+            .expect("attach")
+    }
+}
+
+/// AWS-like delays and lag, no throttling (tests of timing, not of buckets).
+fn unthrottled() -> SimConfig {
+    SimConfig {
+        throttling: false,
+        ..SimConfig::default()
+    }
+}
+
+/// AWS-like delays without the consistency lag: describes show each state as it happens.
+fn without_lag() -> SimConfig {
+    SimConfig {
+        consistency_lag: Duration::ZERO,
+        ..unthrottled()
+    }
+}
+
 fn create(subnet: &str) -> CreateEni {
     CreateEni {
         subnet_id: subnet.to_string(),
-        tags: [("multi-eni.k8s.aws/cluster".to_string(), "c".to_string())].into(),
+        tags: [(CLUSTER.0.to_string(), CLUSTER.1.to_string())].into(),
         ..CreateEni::default()
     }
 }
@@ -59,16 +103,8 @@ async fn seen_status(sim: &Ec2Sim, eni: &str) -> Option<Option<AttachmentStatus>
 
 #[tokio::test(start_paused = true)]
 async fn a_new_interface_is_unknown_to_other_calls_until_it_propagates() {
-    let s = scene(SimConfig {
-        throttling: false,
-        ..SimConfig::default()
-    });
-    let eni = s
-        .sim
-        .create_network_interface(&create(&s.subnet))
-        .await
-        .expect("create")
-        .id;
+    let s = scene(unthrottled());
+    let eni = s.new_eni().await;
     let err = s
         .sim
         .describe_network_interfaces(&DescribeQuery::ids([eni.clone()]))
@@ -86,24 +122,13 @@ async fn a_new_interface_is_unknown_to_other_calls_until_it_propagates() {
         seen_status(&s.sim, &eni).await.is_some(),
         "visible after the 1 s lag"
     );
-    s.sim
-        .attach_network_interface(&attach(&eni, &s.instance, 1))
-        .await
-        .expect("attach");
+    s.attach(&eni, 1).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn describes_show_a_change_only_after_the_lag() {
-    let s = scene(SimConfig {
-        throttling: false,
-        ..SimConfig::default()
-    });
-    let eni = s
-        .sim
-        .create_network_interface(&create(&s.subnet))
-        .await
-        .expect("create")
-        .id;
+    let s = scene(unthrottled());
+    let eni = s.new_eni().await;
     advance(Duration::from_secs(2)).await;
     s.sim
         .modify_network_interface_attribute(&eni, &EniAttributeChange::Description("new".into()))
@@ -131,22 +156,9 @@ async fn describes_show_a_change_only_after_the_lag() {
 
 #[tokio::test(start_paused = true)]
 async fn attachments_take_their_delays_in_each_state() {
-    let s = scene(SimConfig {
-        consistency_lag: Duration::ZERO,
-        throttling: false,
-        ..SimConfig::default()
-    });
-    let eni = s
-        .sim
-        .create_network_interface(&create(&s.subnet))
-        .await
-        .expect("create")
-        .id;
-    let r = s
-        .sim
-        .attach_network_interface(&attach(&eni, &s.instance, 1))
-        .await
-        .expect("attach");
+    let s = scene(without_lag());
+    let eni = s.new_eni().await;
+    let r = s.attach(&eni, 1).await;
     assert_eq!(
         seen_status(&s.sim, &eni).await,
         Some(Some(AttachmentStatus::Attaching))
@@ -197,17 +209,9 @@ async fn attachments_take_their_delays_in_each_state() {
 #[tokio::test(start_paused = true)]
 async fn time_scale_compresses_every_delay() {
     let s = scene(SimConfig::default().with_time_scale(100.0));
-    let eni = s
-        .sim
-        .create_network_interface(&create(&s.subnet))
-        .await
-        .expect("create")
-        .id;
+    let eni = s.new_eni().await;
     advance(Duration::from_millis(10)).await; // the 1 s lag at 100×
-    s.sim
-        .attach_network_interface(&attach(&eni, &s.instance, 1))
-        .await
-        .expect("attach");
+    s.attach(&eni, 1).await;
     advance(Duration::from_millis(19)).await;
     assert_eq!(
         s.sim
@@ -303,13 +307,7 @@ async fn bucket_overrides_replace_aws_sizes() {
             .kind,
         ErrorKind::Throttled
     );
-    assert_eq!(
-        s.sim
-            .network_interfaces_tagged("multi-eni.k8s.aws/cluster", "c")
-            .len(),
-        2,
-        "throttled requests change nothing"
-    );
+    assert_eq!(s.ours().len(), 2, "throttled requests change nothing");
 }
 
 #[tokio::test]
@@ -323,11 +321,7 @@ async fn injected_errors_change_nothing_and_are_counted() {
         .await
         .expect_err("injected");
     assert_eq!(err.kind, ErrorKind::Transient);
-    assert!(
-        s.sim
-            .network_interfaces_tagged("multi-eni.k8s.aws/cluster", "c")
-            .is_empty()
-    );
+    assert!(s.ours().is_empty());
     s.sim.set_faults(
         Op::DeleteNetworkInterface,
         FaultPlan::errors(1.0, "UnauthorizedOperation"),
@@ -365,19 +359,11 @@ async fn a_lost_response_applies_the_change_and_a_token_retry_returns_the_same_i
         .expect_err("response lost");
     assert_eq!(err.kind, ErrorKind::Transient);
     assert_eq!(err.code, None, "a transport error, not an EC2 answer");
-    let created = s
-        .sim
-        .network_interfaces_tagged("multi-eni.k8s.aws/cluster", "c");
+    let created = s.ours();
     assert_eq!(created.len(), 1, "the change was applied");
     let retried = s.sim.create_network_interface(&req).await.expect("retry");
     assert_eq!(retried.id, created[0].id);
-    assert_eq!(
-        s.sim
-            .network_interfaces_tagged("multi-eni.k8s.aws/cluster", "c")
-            .len(),
-        1,
-        "no duplicate"
-    );
+    assert_eq!(s.ours().len(), 1, "no duplicate");
     assert_eq!(s.sim.stats(Op::CreateNetworkInterface).lost_responses, 1);
 }
 
@@ -421,22 +407,9 @@ async fn injected_latency_is_in_ec2_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stuck_detach_needs_a_forced_detach() {
-    let s = scene(SimConfig {
-        consistency_lag: Duration::ZERO,
-        throttling: false,
-        ..SimConfig::default()
-    });
-    let eni = s
-        .sim
-        .create_network_interface(&create(&s.subnet))
-        .await
-        .expect("create")
-        .id;
-    let r = s
-        .sim
-        .attach_network_interface(&attach(&eni, &s.instance, 1))
-        .await
-        .expect("attach");
+    let s = scene(without_lag());
+    let eni = s.new_eni().await;
+    let r = s.attach(&eni, 1).await;
     advance(Duration::from_secs(2)).await;
     s.sim.set_faults(
         Op::DetachNetworkInterface,
@@ -494,12 +467,7 @@ async fn a_device_index_conflict_costs_exactly_one_counted_describe() {
         .sim
         .add_foreign_interface(&s.instance, 1)
         .expect("foreign");
-    let eni = s
-        .sim
-        .create_network_interface(&create(&s.subnet))
-        .await
-        .expect("create")
-        .id;
+    let eni = s.new_eni().await;
     s.sim.reset_stats();
     let err = s
         .sim
@@ -524,21 +492,11 @@ async fn a_device_index_conflict_costs_exactly_one_counted_describe() {
 #[tokio::test(start_paused = true)]
 async fn terminated_instances_vanish_after_an_hour_and_stopped_ones_keep_their_interfaces() {
     let s = scene(SimConfig {
-        consistency_lag: Duration::ZERO,
         attach_delay: Duration::ZERO,
-        throttling: false,
-        ..SimConfig::default()
+        ..without_lag()
     });
-    let eni = s
-        .sim
-        .create_network_interface(&create(&s.subnet))
-        .await
-        .expect("create")
-        .id;
-    s.sim
-        .attach_network_interface(&attach(&eni, &s.instance, 1))
-        .await
-        .expect("attach");
+    let eni = s.new_eni().await;
+    s.attach(&eni, 1).await;
     s.sim.stop_instance(&s.instance).expect("stop");
     assert_eq!(
         s.sim.instance(&s.instance).map(|i| i.state),
@@ -704,4 +662,44 @@ async fn setup_errors_say_what_is_wrong() {
         Err(SetupError::BadCidr(_))
     ));
     assert!(sim.default_security_group(&vpc).is_some());
+}
+
+#[tokio::test]
+async fn a_vpc_at_the_top_of_the_address_space_takes_subnets() {
+    let sim = Ec2Sim::new(SimConfig::instant());
+    let vpc = sim.add_vpc("255.255.0.0/16").expect("vpc");
+    let subnet = sim
+        .add_subnet(&vpc, "us-east-1a", "255.255.255.0/24", None)
+        .expect("the last /24 of the VPC is inside it");
+    assert_eq!(
+        sim.subnet(&subnet).map(|s| s.available_ip_address_count),
+        Some(251)
+    );
+}
+
+#[tokio::test]
+async fn inspection_shows_what_a_describe_without_lag_shows() {
+    let s = scene(SimConfig::instant());
+    let eni = s.new_eni().await;
+    s.attach(&eni, 1).await;
+    async fn described(sim: &Ec2Sim, id: &str) -> Vec<multi_eni_ec2::Instance> {
+        let q = DescribeQuery::ids([id]);
+        sim.describe_instances(&q).await.expect("describe").items
+    }
+    assert_eq!(
+        described(&s.sim, &s.instance).await,
+        vec![s.sim.instance(&s.instance).expect("running")]
+    );
+    s.sim.terminate_instance(&s.instance).expect("terminate");
+    let terminated = s.sim.instance(&s.instance).expect("still listed");
+    assert_eq!(terminated.state, InstanceState::Terminated);
+    assert_eq!(
+        (
+            terminated.subnet_id.as_deref(),
+            terminated.vpc_id.as_deref()
+        ),
+        (None, None),
+        "EC2 drops a terminated instance's subnet and VPC"
+    );
+    assert_eq!(described(&s.sim, &s.instance).await, vec![terminated]);
 }

@@ -61,6 +61,19 @@ pub async fn refine_attach_error(ec2: &dyn Ec2, req: &AttachEni, err: Ec2Error) 
     }
 }
 
+/// [`refine_attach_error`] over an attach's whole result, for implementations to end
+/// `attach_network_interface` with: a success passes through without a describe.
+pub async fn refine_attach_result<T>(
+    ec2: &dyn Ec2,
+    req: &AttachEni,
+    result: Result<T, Ec2Error>,
+) -> Result<T, Ec2Error> {
+    match result {
+        Ok(r) => Ok(r),
+        Err(e) => Err(refine_attach_error(ec2, req, e).await),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -132,37 +132,34 @@ const INVALID_INPUT_CODES: &[&str] = &[
     "TagLimitExceeded",
 ];
 
+/// The listed codes of each kind (the `*.NotFound` and `*.Malformed` families are matched
+/// by suffix in [`ErrorKind::from_code`]).
+const CODE_CLASSES: [(&[&str], ErrorKind); 8] = [
+    (THROTTLING_CODES, ErrorKind::Throttled),
+    (TRANSIENT_CODES, ErrorKind::Transient),
+    (PERMISSION_CODES, ErrorKind::Permission),
+    (QUOTA_CODES, ErrorKind::QuotaExceeded),
+    (INCORRECT_STATE_CODES, ErrorKind::IncorrectState),
+    (INVALID_INPUT_CODES, ErrorKind::InvalidInput),
+    (
+        &["AttachmentLimitExceeded"],
+        ErrorKind::AttachmentLimitExceeded,
+    ),
+    (
+        &["IdempotentParameterMismatch"],
+        ErrorKind::IdempotencyMismatch,
+    ),
+];
+
 impl ErrorKind {
     /// Classifies an EC2 error code. Unknown codes are [`ErrorKind::Other`].
     pub fn from_code(code: &str) -> ErrorKind {
-        if THROTTLING_CODES.contains(&code) {
-            return ErrorKind::Throttled;
-        }
-        if TRANSIENT_CODES.contains(&code) {
-            return ErrorKind::Transient;
-        }
-        if PERMISSION_CODES.contains(&code) {
-            return ErrorKind::Permission;
-        }
-        if QUOTA_CODES.contains(&code) {
-            return ErrorKind::QuotaExceeded;
-        }
-        if INCORRECT_STATE_CODES.contains(&code) {
-            return ErrorKind::IncorrectState;
-        }
-        if INVALID_INPUT_CODES.contains(&code) {
-            return ErrorKind::InvalidInput;
-        }
-        match code {
-            "AttachmentLimitExceeded" => return ErrorKind::AttachmentLimitExceeded,
-            "IdempotentParameterMismatch" => return ErrorKind::IdempotencyMismatch,
-            _ => {}
+        if let Some((_, kind)) = CODE_CLASSES.iter().find(|(codes, _)| codes.contains(&code)) {
+            return kind.clone();
         }
         if let Some(prefix) = code.strip_suffix(".NotFound") {
-            if let Some(resource) = Resource::from_code_prefix(prefix) {
-                return ErrorKind::NotFound(resource);
-            }
-            return ErrorKind::Other;
+            return Resource::from_code_prefix(prefix)
+                .map_or(ErrorKind::Other, ErrorKind::NotFound);
         }
         // `InvalidSubnetID.Malformed`, `InvalidGroupId.Malformed`, …: the ID cannot exist.
         if code.ends_with(".Malformed") {
@@ -303,15 +300,21 @@ impl Ec2Error {
         }
     }
 
-    /// A failure without an EC2 answer (timeout, connection error, lost response): transient.
-    pub fn transport(op: Op, message: impl Into<String>) -> Ec2Error {
+    /// A failure that carries no EC2 error code: decided on our side (a malformed response,
+    /// a request the SDK could not build, pagination that never ends) or by HTTP status.
+    pub fn codeless(op: Op, kind: ErrorKind, message: impl Into<String>) -> Ec2Error {
         Ec2Error {
             op,
-            kind: ErrorKind::Transient,
+            kind,
             code: None,
             message: message.into(),
             request_id: None,
         }
+    }
+
+    /// A failure without an EC2 answer (timeout, connection error, lost response): transient.
+    pub fn transport(op: Op, message: impl Into<String>) -> Ec2Error {
+        Ec2Error::codeless(op, ErrorKind::Transient, message)
     }
 
     /// The same error with a request ID attached.

@@ -7,6 +7,8 @@
 //! precise [`LookupError::NotFound`] (EC2 fails the whole request for an unknown ID in the
 //! list) and the request draws from the larger, filtered throttling bucket.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -73,10 +75,8 @@ pub enum LookupError {
 #[derive(Debug)]
 pub struct Lookups {
     ec2: Arc<dyn Ec2>,
-    subnets: Mutex<TtlCache<String, Subnet>>,
-    subnet_names: Mutex<TtlCache<(String, String), Subnet>>,
-    groups: Mutex<TtlCache<String, SecurityGroup>>,
-    group_names: Mutex<TtlCache<(String, String), SecurityGroup>>,
+    subnets: Caches<Subnet>,
+    groups: Caches<SecurityGroup>,
     types: Mutex<TtlCache<String, InstanceTypeLimits>>,
 }
 
@@ -89,38 +89,19 @@ impl Lookups {
     pub fn new(ec2: Arc<dyn Ec2>, ttls: LookupTtls) -> Lookups {
         Lookups {
             ec2,
-            subnets: Mutex::new(TtlCache::new(ttls.subnet)),
-            subnet_names: Mutex::new(TtlCache::new(ttls.subnet)),
-            groups: Mutex::new(TtlCache::new(ttls.security_group)),
-            group_names: Mutex::new(TtlCache::new(ttls.security_group)),
+            subnets: Caches::new("subnet", ttls.subnet),
+            groups: Caches::new("security group", ttls.security_group),
             types: Mutex::new(TtlCache::new(ttls.instance_type)),
         }
     }
 
     /// Subnets by ID, in the order asked; the misses are fetched in one request.
     pub async fn subnets(&self, ids: &[String]) -> Result<Vec<Subnet>, LookupError> {
-        let now = Instant::now();
-        let missing: Vec<String> = {
-            let mut cache = lock(&self.subnets);
-            ids.iter()
-                .filter(|id| cache.get(id, now).is_none())
-                .cloned()
-                .collect()
-        };
-        if !missing.is_empty() {
-            let query = DescribeQuery::filters(vec![Filter::new("subnet-id", missing.clone())]);
-            let ec2 = &*self.ec2;
-            let found = collect_pages(Op::DescribeSubnets, query, |q| async move {
-                ec2.describe_subnets(&q).await
+        self.subnets
+            .by_ids(ids, |missing| {
+                self.describe_subnets(vec![Filter::new("subnet-id", missing)])
             })
-            .await?;
-            let now = Instant::now();
-            let mut cache = lock(&self.subnets);
-            for s in found {
-                cache.insert(s.id.clone(), s, now);
-            }
-        }
-        self.cached(&self.subnets, ids, "subnet")
+            .await
     }
 
     /// One subnet by ID.
@@ -130,50 +111,19 @@ impl Lookups {
 
     /// The one subnet in `vpc_id` whose `Name` tag is `name`.
     pub async fn subnet_by_name(&self, vpc_id: &str, name: &str) -> Result<Subnet, LookupError> {
-        let key = (vpc_id.to_string(), name.to_string());
-        if let Some(s) = lock(&self.subnet_names).get(&key, Instant::now()) {
-            return Ok(s);
-        }
-        let query = DescribeQuery::filters(vec![
-            Filter::eq("vpc-id", vpc_id),
-            Filter::tag(NAME_TAG, name),
-        ]);
-        let ec2 = &*self.ec2;
-        let found = collect_pages(Op::DescribeSubnets, query, |q| async move {
-            ec2.describe_subnets(&q).await
-        })
-        .await?;
-        let subnet = exactly_one(found, "subnet", vpc_id, name, |s| &s.id)?;
-        let now = Instant::now();
-        lock(&self.subnets).insert(subnet.id.clone(), subnet.clone(), now);
-        lock(&self.subnet_names).insert(key, subnet.clone(), now);
-        Ok(subnet)
+        let filters = vec![Filter::eq("vpc-id", vpc_id), Filter::tag(NAME_TAG, name)];
+        self.subnets
+            .by_name(vpc_id, name, self.describe_subnets(filters))
+            .await
     }
 
     /// Security groups by ID, in the order asked; the misses are fetched in one request.
     pub async fn security_groups(&self, ids: &[String]) -> Result<Vec<SecurityGroup>, LookupError> {
-        let now = Instant::now();
-        let missing: Vec<String> = {
-            let mut cache = lock(&self.groups);
-            ids.iter()
-                .filter(|id| cache.get(id, now).is_none())
-                .cloned()
-                .collect()
-        };
-        if !missing.is_empty() {
-            let query = DescribeQuery::filters(vec![Filter::new("group-id", missing.clone())]);
-            let ec2 = &*self.ec2;
-            let found = collect_pages(Op::DescribeSecurityGroups, query, |q| async move {
-                ec2.describe_security_groups(&q).await
+        self.groups
+            .by_ids(ids, |missing| {
+                self.describe_groups(vec![Filter::new("group-id", missing)])
             })
-            .await?;
-            let now = Instant::now();
-            let mut cache = lock(&self.groups);
-            for g in found {
-                cache.insert(g.id.clone(), g, now);
-            }
-        }
-        self.cached(&self.groups, ids, "security group")
+            .await
     }
 
     /// One security group by ID.
@@ -187,24 +137,10 @@ impl Lookups {
         vpc_id: &str,
         name: &str,
     ) -> Result<SecurityGroup, LookupError> {
-        let key = (vpc_id.to_string(), name.to_string());
-        if let Some(g) = lock(&self.group_names).get(&key, Instant::now()) {
-            return Ok(g);
-        }
-        let query = DescribeQuery::filters(vec![
-            Filter::eq("vpc-id", vpc_id),
-            Filter::eq("group-name", name),
-        ]);
-        let ec2 = &*self.ec2;
-        let found = collect_pages(Op::DescribeSecurityGroups, query, |q| async move {
-            ec2.describe_security_groups(&q).await
-        })
-        .await?;
-        let group = exactly_one(found, "security group", vpc_id, name, |g| &g.id)?;
-        let now = Instant::now();
-        lock(&self.groups).insert(group.id.clone(), group.clone(), now);
-        lock(&self.group_names).insert(key, group.clone(), now);
-        Ok(group)
+        let filters = vec![Filter::eq("vpc-id", vpc_id), Filter::eq("group-name", name)];
+        self.groups
+            .by_name(vpc_id, name, self.describe_groups(filters))
+            .await
     }
 
     /// The interface limits of an instance type.
@@ -212,9 +148,14 @@ impl Lookups {
         &self,
         instance_type: &str,
     ) -> Result<InstanceTypeLimits, LookupError> {
-        if let Some(t) = lock(&self.types).get(&instance_type.to_string(), Instant::now()) {
+        let key = instance_type.to_string();
+        if let Some(t) = lock(&self.types).get(&key, Instant::now()) {
             return Ok(t);
         }
+        let not_found = || LookupError::NotFound {
+            what: "instance type",
+            key: key.clone(),
+        };
         let page = self
             .ec2
             .describe_instance_types(&DescribeQuery::ids([instance_type]))
@@ -222,65 +163,155 @@ impl Lookups {
             .map_err(|e| match e.kind {
                 // Unknown type names fail the request instead of returning nothing
                 // (`InvalidInstanceType`; moto says `InvalidInstanceType.NotFound`).
-                ErrorKind::InvalidInput | ErrorKind::NotFound(_) => LookupError::NotFound {
-                    what: "instance type",
-                    key: instance_type.to_string(),
-                },
+                ErrorKind::InvalidInput | ErrorKind::NotFound(_) => not_found(),
                 _ => LookupError::Ec2(e),
             })?;
         let limits = page
             .items
             .into_iter()
             .find(|t| t.instance_type == instance_type)
-            .ok_or_else(|| LookupError::NotFound {
-                what: "instance type",
-                key: instance_type.to_string(),
-            })?;
-        lock(&self.types).insert(instance_type.to_string(), limits.clone(), Instant::now());
+            .ok_or_else(not_found)?;
+        lock(&self.types).insert(key, limits.clone(), Instant::now());
         Ok(limits)
     }
 
-    /// Forgets a cached subnet (e.g. after `InsufficientFreeAddressesInSubnet`, so the next
-    /// lookup sees the real free-address count).
+    /// Forgets a cached subnet, under its ID and under every name that resolved to it (e.g.
+    /// after `InsufficientFreeAddressesInSubnet`, so the next lookup — by ID or by name — sees
+    /// the real free-address count).
     pub fn forget_subnet(&self, id: &str) {
-        lock(&self.subnets).remove(&id.to_string());
+        self.subnets.forget(id);
     }
 
-    fn cached<V: Clone>(
-        &self,
-        cache: &Mutex<TtlCache<String, V>>,
-        ids: &[String],
-        what: &'static str,
-    ) -> Result<Vec<V>, LookupError> {
-        // Read at the time of the request so entries stored a moment ago still count.
-        let now = Instant::now();
-        let mut cache = lock(cache);
-        let mut out = Vec::with_capacity(ids.len());
-        let mut absent = Vec::new();
-        for id in ids {
-            match cache.get(id, now) {
-                Some(v) => out.push(v),
-                None => absent.push(id.clone()),
-            }
-        }
-        if absent.is_empty() {
-            Ok(out)
-        } else {
-            Err(LookupError::NotFound {
-                what,
-                key: absent.join(", "),
-            })
-        }
+    async fn describe_subnets(&self, filters: Vec<Filter>) -> Result<Vec<Subnet>, Ec2Error> {
+        let ec2 = &*self.ec2;
+        collect_pages(
+            Op::DescribeSubnets,
+            DescribeQuery::filters(filters),
+            |q| async move { ec2.describe_subnets(&q).await },
+        )
+        .await
+    }
+
+    async fn describe_groups(&self, filters: Vec<Filter>) -> Result<Vec<SecurityGroup>, Ec2Error> {
+        let ec2 = &*self.ec2;
+        collect_pages(
+            Op::DescribeSecurityGroups,
+            DescribeQuery::filters(filters),
+            |q| async move { ec2.describe_security_groups(&q).await },
+        )
+        .await
     }
 }
 
-fn exactly_one<T>(
-    mut found: Vec<T>,
+/// A resource [`Caches`] can hold: it knows its own ID.
+trait Identified: Clone {
+    fn id(&self) -> &str;
+}
+
+impl Identified for Subnet {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Identified for SecurityGroup {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The caches of one resource kind: by ID, and by (VPC, name).
+#[derive(Debug)]
+struct Caches<V> {
+    /// `subnet`, `security group` (for errors).
+    what: &'static str,
+    by_id: Mutex<TtlCache<String, V>>,
+    by_name: Mutex<TtlCache<(String, String), V>>,
+}
+
+impl<V: Identified> Caches<V> {
+    fn new(what: &'static str, ttl: Duration) -> Caches<V> {
+        Caches {
+            what,
+            by_id: Mutex::new(TtlCache::new(ttl)),
+            by_name: Mutex::new(TtlCache::new(ttl)),
+        }
+    }
+
+    /// `ids` in the order asked: hits from the cache, the misses from one `fetch` of them.
+    /// The answer is built from what was read and fetched, not by reading the cache again,
+    /// so it holds whatever the TTL (zero included).
+    async fn by_ids<F, Fut>(&self, ids: &[String], fetch: F) -> Result<Vec<V>, LookupError>
+    where
+        F: FnOnce(Vec<String>) -> Fut,
+        Fut: Future<Output = Result<Vec<V>, Ec2Error>>,
+    {
+        let now = Instant::now();
+        let mut found: HashMap<String, V> = {
+            let mut cache = lock(&self.by_id);
+            ids.iter()
+                .filter_map(|id| cache.get(id, now).map(|v| (id.clone(), v)))
+                .collect()
+        };
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !found.contains_key(*id))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let fetched = fetch(missing).await?;
+            let now = Instant::now();
+            let mut cache = lock(&self.by_id);
+            for v in fetched {
+                cache.insert(v.id().to_string(), v.clone(), now);
+                found.insert(v.id().to_string(), v);
+            }
+        }
+        let absent: Vec<&str> = ids
+            .iter()
+            .filter(|id| !found.contains_key(*id))
+            .map(String::as_str)
+            .collect();
+        if !absent.is_empty() {
+            return Err(LookupError::NotFound {
+                what: self.what,
+                key: absent.join(", "),
+            });
+        }
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+
+    /// The one resource named `name` in `vpc_id`, from the cache or from `fetch` (every
+    /// resource in the VPC with that name); a hit is cached under the name and its ID.
+    async fn by_name(
+        &self,
+        vpc_id: &str,
+        name: &str,
+        fetch: impl Future<Output = Result<Vec<V>, Ec2Error>>,
+    ) -> Result<V, LookupError> {
+        let key = (vpc_id.to_string(), name.to_string());
+        if let Some(v) = lock(&self.by_name).get(&key, Instant::now()) {
+            return Ok(v);
+        }
+        let v = exactly_one(fetch.await?, self.what, vpc_id, name)?;
+        let now = Instant::now();
+        lock(&self.by_id).insert(v.id().to_string(), v.clone(), now);
+        lock(&self.by_name).insert(key, v.clone(), now);
+        Ok(v)
+    }
+
+    fn forget(&self, id: &str) {
+        lock(&self.by_id).remove(&id.to_string());
+        lock(&self.by_name).remove_where(|_, v| v.id() == id);
+    }
+}
+
+fn exactly_one<V: Identified>(
+    mut found: Vec<V>,
     what: &'static str,
     vpc_id: &str,
     name: &str,
-    id: impl Fn(&T) -> &String,
-) -> Result<T, LookupError> {
+) -> Result<V, LookupError> {
     match found.len() {
         1 => Ok(found.remove(0)),
         0 => Err(LookupError::NotFound {
@@ -288,7 +319,7 @@ fn exactly_one<T>(
             key: format!("named {name:?} in {vpc_id}"),
         }),
         _ => {
-            let mut candidates: Vec<String> = found.iter().map(|t| id(t).clone()).collect();
+            let mut candidates: Vec<String> = found.iter().map(|v| v.id().to_string()).collect();
             candidates.sort();
             Err(LookupError::Ambiguous {
                 what,

@@ -47,13 +47,11 @@ where
 }
 
 fn stuck(op: Op, why: &str) -> Ec2Error {
-    Ec2Error {
+    Ec2Error::codeless(
         op,
-        kind: ErrorKind::Other,
-        code: None,
-        message: format!("pagination did not end: {why}"),
-        request_id: None,
-    }
+        ErrorKind::Other,
+        format!("pagination did not end: {why}"),
+    )
 }
 
 #[cfg(test)]

@@ -46,6 +46,11 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         self.entries.remove(key);
     }
 
+    /// Forgets every entry for which `forget` is true (e.g. every name that resolved to one ID).
+    pub fn remove_where(&mut self, mut forget: impl FnMut(&K, &V) -> bool) {
+        self.entries.retain(|k, (v, _)| !forget(k, v));
+    }
+
     /// Number of stored (possibly expired) entries.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -86,5 +91,17 @@ mod tests {
         assert_eq!(c.get(&"a", t0 + Duration::from_secs(15)), Some(3));
         c.remove(&"a");
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn remove_where_forgets_only_the_matching_entries() {
+        let t0 = Instant::now();
+        let mut c = TtlCache::new(Duration::from_secs(10));
+        c.insert("a", 1, t0);
+        c.insert("b", 2, t0);
+        c.insert("c", 1, t0);
+        c.remove_where(|_, v| *v == 1);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.get(&"b", t0), Some(2));
     }
 }

@@ -276,6 +276,53 @@ async fn forgetting_a_subnet_forces_a_fresh_free_address_count() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn forgetting_a_subnet_also_forgets_the_names_that_resolved_to_it() {
+    let s = scene();
+    let free = |subnet: multi_eni_ec2::Subnet| subnet.available_ip_address_count;
+    let by_name = s.lookups.subnet_by_name(&s.vpc, "app").await.expect("app");
+    assert_eq!(free(by_name), 251);
+    s.sim
+        .launch_instance(&s.a, "t3.medium")
+        .expect("takes an address");
+    s.lookups.forget_subnet(&s.a);
+    let by_name = s.lookups.subnet_by_name(&s.vpc, "app").await.expect("app");
+    assert_eq!(
+        free(by_name),
+        250,
+        "the name no longer serves the stale count"
+    );
+    assert_eq!(s.sim.calls(Op::DescribeSubnets), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_ttl_caches_nothing_but_still_answers() {
+    let s = scene();
+    let g = s.sim.add_security_group(&s.vpc, "eni-sg").expect("sg");
+    let ec2: Arc<dyn Ec2> = s.sim.clone();
+    let uncached = Lookups::new(
+        ec2,
+        LookupTtls {
+            subnet: Duration::ZERO,
+            security_group: Duration::ZERO,
+            instance_type: Duration::ZERO,
+        },
+    );
+    for _ in 0..2 {
+        let both = uncached
+            .subnets(&[s.a.clone(), s.b.clone()])
+            .await
+            .expect("fetched subnets are returned even though they expire at once");
+        assert_eq!(
+            both.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
+            vec![s.a.clone(), s.b.clone()]
+        );
+        assert_eq!(uncached.security_group(&g).await.expect("group").id, g);
+    }
+    assert_eq!(s.sim.calls(Op::DescribeSubnets), 2, "nothing was cached");
+    assert_eq!(s.sim.calls(Op::DescribeSecurityGroups), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn ec2_failures_pass_through_and_are_not_cached() {
     let s = scene();
     s.sim

@@ -71,10 +71,6 @@ impl World for MotoWorld {
         }
     }
 
-    fn zones(&self) -> [String; 2] {
-        ["us-east-1a".into(), "us-east-1b".into()]
-    }
-
     async fn create_vpc(&self, cidr: &str) -> String {
         let out = self
             .raw

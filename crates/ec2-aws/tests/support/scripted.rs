@@ -26,6 +26,13 @@ pub struct Recorded {
     pub params: BTreeMap<String, String>,
 }
 
+impl Recorded {
+    /// The form parameter `key`, if sent.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params.get(key).map(String::as_str)
+    }
+}
+
 /// A reply: HTTP status and XML body.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -42,6 +49,13 @@ impl Reply {
             body: body.into(),
             request_id: None,
         }
+    }
+
+    /// The `<return>true</return>` answer of actions that return nothing else.
+    pub fn returns_true(action: &str) -> Reply {
+        Reply::ok(format!(
+            r#"<{action}Response xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><return>true</return></{action}Response>"#
+        ))
     }
 
     /// An EC2 error document.

@@ -64,6 +64,30 @@ pub enum Behaviour {
     FreeAddressAccounting,
 }
 
+impl Behaviour {
+    /// What is not modelled, for the message a skipped case prints.
+    pub fn what(self) -> &'static str {
+        match self {
+            Behaviour::DeviceIndexConflicts => "device-index conflicts",
+            Behaviour::AttachmentLimits => "interface limits",
+            Behaviour::AttachTransitions => "the attaching and detaching states",
+            Behaviour::InUseChecks => "in-use checks",
+            Behaviour::DeleteOnTermination => "DeleteOnTermination on terminate",
+            Behaviour::DeleteOnTerminationModify => "Attachment.DeleteOnTermination on modify",
+            Behaviour::ClientToken => "ClientToken idempotency",
+            Behaviour::AttachmentStatusFilter => "the attachment.status filter",
+            Behaviour::AttachmentDeviceIndexFilter => "the attachment.device-index filter",
+            Behaviour::Pagination => "MaxResults/NextToken",
+            Behaviour::AzMismatch => "availability-zone checks",
+            Behaviour::NetworkCards => "NetworkCardIndex",
+            Behaviour::GroupValidation => "security-group checks",
+            Behaviour::UnknownFilterNames => "unknown filter names",
+            Behaviour::IdsWithMaxResults => "MaxResults with IDs",
+            Behaviour::FreeAddressAccounting => "free-address accounting",
+        }
+    }
+}
+
 /// An EC2 implementation plus the setup the port does not offer.
 #[async_trait]
 pub trait World: Send + Sync {
@@ -73,8 +97,10 @@ pub trait World: Send + Sync {
     fn ec2(&self) -> Arc<dyn Ec2>;
     /// Whether this world models `b`.
     fn models(&self, b: Behaviour) -> bool;
-    /// Two availability zones of the world's Region.
-    fn zones(&self) -> [String; 2];
+    /// Two availability zones of the world's Region. Every world so far runs in `us-east-1`.
+    fn zones(&self) -> [String; 2] {
+        ["us-east-1a".into(), "us-east-1b".into()]
+    }
     /// Creates a VPC; returns its ID.
     async fn create_vpc(&self, cidr: &str) -> String;
     /// Creates a subnet (with a `Name` tag if given); returns its ID.
@@ -104,6 +130,18 @@ pub fn not_modelled(w: &dyn World, case: &str, what: &str) {
         "[{}] {case}: {what} is not modelled here; asserted on the simulator only",
         w.name()
     );
+}
+
+/// Whether `w` models `b`. When it does not, says so on stderr, naming the calling case by
+/// its source location; the case then skips that part or pins what the world does instead.
+#[track_caller]
+pub fn modelled(w: &dyn World, b: Behaviour) -> bool {
+    let yes = w.models(b);
+    if !yes {
+        let at = std::panic::Location::caller();
+        not_modelled(w, &format!("{}:{}", at.file(), at.line()), b.what());
+    }
+    yes
 }
 
 /// Calls `callback!(args ; case, case, …)` (invoked as `contract_case_list!([callback] (args))`)

@@ -13,6 +13,8 @@ use crate::sim::Ec2Sim;
 #[derive(Debug, Clone)]
 pub struct SimWorld {
     sim: Arc<Ec2Sim>,
+    /// What the cases call: the simulator itself, or a wrapper around it.
+    port: Arc<dyn Ec2>,
 }
 
 impl SimWorld {
@@ -26,7 +28,16 @@ impl SimWorld {
 
     /// A world over an existing simulator.
     pub fn with_sim(sim: Arc<Ec2Sim>) -> SimWorld {
-        SimWorld { sim }
+        SimWorld {
+            port: sim.clone(),
+            sim,
+        }
+    }
+
+    /// The same setup, but the cases call `port` — a wrapper around [`SimWorld::sim`], e.g.
+    /// one with a planted flaw, to prove a case can fail.
+    pub fn with_port(self, port: Arc<dyn Ec2>) -> SimWorld {
+        SimWorld { port, ..self }
     }
 
     /// The simulator.
@@ -42,15 +53,11 @@ impl World for SimWorld {
     }
 
     fn ec2(&self) -> Arc<dyn Ec2> {
-        self.sim.clone()
+        self.port.clone()
     }
 
     fn models(&self, _b: Behaviour) -> bool {
         true
-    }
-
-    fn zones(&self) -> [String; 2] {
-        ["us-east-1a".into(), "us-east-1b".into()]
     }
 
     async fn create_vpc(&self, cidr: &str) -> String {
