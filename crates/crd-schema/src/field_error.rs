@@ -147,7 +147,7 @@ fn go_value(v: &Value) -> String {
 
 /// A failed CEL rule, as kube-apiserver reports it: the field the rule sits on, its schema type
 /// as the "value", and the rule's message (or `failed rule: <rule>`).
-pub(crate) fn from_cel(e: &kube_cel::ValidationError, root: &Node, _obj: &Value) -> FieldError {
+pub(crate) fn from_cel(e: &kube_cel::ValidationError, root: &Node) -> FieldError {
     let field = e.field_path.trim_start_matches('.');
     let type_name = node_at(root, field)
         .map(Node::type_name)

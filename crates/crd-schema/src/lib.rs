@@ -162,7 +162,7 @@ impl CrdSchema {
                 Some(&self.root_context),
             ) {
                 for e in errors.iter() {
-                    causes.push(field_error::from_cel(e, &self.root, obj));
+                    causes.push(field_error::from_cel(e, &self.root));
                 }
             }
         }

@@ -61,13 +61,10 @@ pub(crate) fn validate(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldEr
             if let Some(min) = node.min_properties
                 && n < min
             {
-                out.push(FieldError::invalid(
+                out.push(in_body(
                     path,
                     v,
-                    &format!(
-                        "{} in body should have at least {min} properties",
-                        shown(path)
-                    ),
+                    &format!("should have at least {min} properties"),
                 ));
             }
             if let Some(max) = node.max_properties
@@ -104,31 +101,24 @@ fn check_string(node: &Node, s: &str, v: &Value, path: &str, out: &mut Vec<Field
     if let Some(min) = node.min_length
         && len < min
     {
-        out.push(FieldError::invalid(
+        out.push(in_body(
             path,
             v,
-            &format!(
-                "{} in body should be at least {min} chars long",
-                shown(path)
-            ),
+            &format!("should be at least {min} chars long"),
         ));
     }
     if let Some((pattern, re)) = &node.pattern
         && !re.is_match(s)
     {
-        out.push(FieldError::invalid(
-            path,
-            v,
-            &format!("{} in body should match '{pattern}'", shown(path)),
-        ));
+        out.push(in_body(path, v, &format!("should match '{pattern}'")));
     }
     if node.format.as_deref() == Some("date-time")
         && chrono::DateTime::parse_from_rfc3339(s).is_err()
     {
-        out.push(FieldError::invalid(
+        out.push(in_body(
             path,
             v,
-            &format!("{} in body must be of type date-time: {s:?}", shown(path)),
+            &format!("must be of type date-time: {s:?}"),
         ));
     }
 }
@@ -142,14 +132,10 @@ fn check_number(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) {
             (x < min, "greater than or equal to")
         };
         if bad {
-            out.push(FieldError::invalid(
+            out.push(in_body(
                 path,
                 v,
-                &format!(
-                    "{} in body should be {words} {}",
-                    shown(path),
-                    go_float(min)
-                ),
+                &format!("should be {words} {}", go_float(min)),
             ));
         }
     }
@@ -160,14 +146,10 @@ fn check_number(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) {
             (x > max, "less than or equal to")
         };
         if bad {
-            out.push(FieldError::invalid(
+            out.push(in_body(
                 path,
                 v,
-                &format!(
-                    "{} in body should be {words} {}",
-                    shown(path),
-                    go_float(max)
-                ),
+                &format!("should be {words} {}", go_float(max)),
             ));
         }
     }
@@ -189,10 +171,10 @@ fn check_array(
     if let Some(min) = node.min_items
         && n < min
     {
-        out.push(FieldError::invalid(
+        out.push(in_body(
             path,
             v,
-            &format!("{} in body should have at least {min} items", shown(path)),
+            &format!("should have at least {min} items"),
         ));
     }
     let unique = node.unique_items || node.list_type.as_deref() == Some("set");
@@ -283,4 +265,10 @@ fn go_float(f: f64) -> String {
     } else {
         f.to_string()
     }
+}
+
+/// kube-openapi's wording for a failed constraint: `<field> in body <detail>`, wrapped as an
+/// Invalid field error.
+fn in_body(path: &str, v: &Value, detail: &str) -> FieldError {
+    FieldError::invalid(path, v, &format!("{} in body {detail}", shown(path)))
 }
