@@ -238,6 +238,23 @@ pub struct EniAttachmentStatus {
     /// The spec generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Which creation attempt the ClientToken belongs to. Bumped (and persisted) before a create
+    /// that follows a vanished ENI, so a token is never reused after its ENI was deleted — what
+    /// EC2 does with such a token is undocumented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub create_attempt: Option<i32>,
+    /// When `phase` last changed: starts the release timeout (Detaching) and the grace for an
+    /// ENI that EC2 does not list yet right after its creation (Creating, Attaching).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_since: Option<Time>,
+    /// When the normal DetachNetworkInterface was issued: a forced detach follows after the
+    /// detach timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detach_requested_at: Option<Time>,
+    /// When the last forced detach was issued (it is repeated at most once per detach timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detach_forced_at: Option<Time>,
     /// Controller conditions (Ready), with reasons a person can act on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -81,6 +81,12 @@ pub mod reason {
     pub const INSTANCE_GONE: &str = "InstanceGone";
     /// EC2 is throttling us; we are backing off.
     pub const THROTTLED: &str = "Throttled";
+    /// The node has no `aws:///<az>/<instance-id>` providerID: it is not an EC2 instance.
+    pub const NODE_NOT_ON_EC2: &str = "NodeNotOnEC2";
+    /// EC2 refused a request as invalid; retrying the same request cannot help.
+    pub const INVALID_REQUEST: &str = "InvalidRequest";
+    /// EC2 failed in a way worth retrying (server error, timeout, lost response).
+    pub const EC2_UNAVAILABLE: &str = "EC2Unavailable";
     /// The agent found the interface and configured it.
     pub const INTERFACE_CONFIGURED: &str = "InterfaceConfigured";
     /// The agent waits for the interface with the attachment's MAC to appear.

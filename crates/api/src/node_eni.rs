@@ -220,7 +220,38 @@ pub enum SubnetRef {
     Name(String),
 }
 
+/// A security group named by a NodeENI, by ID or by group name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SecurityGroupRef {
+    /// `sg-…`
+    Id(String),
+    /// The group's `GroupName`, resolved within the cluster's VPC.
+    Name(String),
+}
+
 impl NodeEniSpec {
+    /// The security groups this NodeENI names: securityGroupIDs then securityGroupNames,
+    /// de-duplicated, in that order.
+    pub fn security_group_refs(&self) -> Vec<SecurityGroupRef> {
+        let ids = self
+            .security_group_ids
+            .iter()
+            .cloned()
+            .map(SecurityGroupRef::Id);
+        let names = self
+            .security_group_names
+            .iter()
+            .cloned()
+            .map(SecurityGroupRef::Name);
+        let mut out: Vec<SecurityGroupRef> = Vec::new();
+        for r in ids.chain(names) {
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+        out
+    }
+
     /// The subnets this NodeENI names: the union of subnetID, subnetIDs, subnetName and
     /// subnetNames, de-duplicated, in that order. The order fixes device indexes on a node.
     pub fn subnet_refs(&self) -> Vec<SubnetRef> {
@@ -402,6 +433,23 @@ mod tests {
                 SubnetRef::Id("subnet-0000000b".into()),
                 SubnetRef::Name("blue".into()),
                 SubnetRef::Name("green".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn security_group_refs_are_ids_then_names_without_duplicates() {
+        let s = spec(serde_json::json!({
+            "nodeSelector": {},
+            "securityGroupIDs": ["sg-0000000a", "sg-0000000a"],
+            "securityGroupNames": ["web", "db", "web"],
+        }));
+        assert_eq!(
+            s.security_group_refs(),
+            vec![
+                SecurityGroupRef::Id("sg-0000000a".into()),
+                SecurityGroupRef::Name("web".into()),
+                SecurityGroupRef::Name("db".into()),
             ]
         );
     }

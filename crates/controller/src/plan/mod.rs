@@ -1,0 +1,38 @@
+//! The controller's decisions as pure functions: no API server, no EC2, no clock (time comes in
+//! as a parameter), so every rule is a table test.
+//!
+//! Rooms: `nodes` (a node's instance from its providerID), `lookups` (resolved subnets and
+//! security groups, their failures as problems), `zones` (subnets a node skips for its AZ),
+//! `fleet` (which ENIAttachments a NodeENI wants), `finalizer` (the NodeENI's way out),
+//! `lifecycle` (one ENIAttachment's next step towards its ENI, and back), `device_index` (which
+//! index to attach at), `removal` (detach and delete), `recovery` (what an EC2 error means for
+//! the next step), `status` (the NodeENI status aggregated from its ENIAttachments), `problem`
+//! (what could not be done, for conditions and Events).
+
+mod device_index;
+mod finalizer;
+mod fleet;
+mod lifecycle;
+mod lookups;
+mod nodes;
+mod problem;
+mod recovery;
+mod removal;
+mod status;
+mod zones;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use device_index::IndexChoice;
+pub use finalizer::{FinalizerStep, finalizer_step};
+pub use fleet::{FleetInput, Plan, plan};
+pub use lifecycle::{
+    Ec2Action, InstanceSeen, InstanceView, LifecycleConfig, Observed, Step, Wait, WaitReason,
+    client_token, next_step,
+};
+pub use lookups::{GroupLookup, SubnetLookup, Subnets};
+pub use nodes::{InstanceFacts, InstanceLookup, NodeFacts, ProviderId, parse_provider_id};
+pub use problem::{Problem, Severity};
+pub use recovery::{ErrorClass, Recovery, on_error};
+pub use status::{node_eni_status, status_changed};

@@ -1,0 +1,172 @@
+//! What an EC2 failure means for the next step: the class (for metrics and the shell's per-key
+//! backoff), the base delay before looking again, and any status change it calls for — an index
+//! EC2 refused is skipped, a token EC2 refused is replaced, and a failure a person must fix is put
+//! in the Ready condition with a reason they can act on.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use multi_eni_api::conditions::set_condition;
+use multi_eni_api::keys::{condition, reason};
+use multi_eni_api::{EniAttachment, EniAttachmentStatus};
+use multi_eni_ec2::{Ec2Error, ErrorKind, Resource};
+
+use super::lifecycle::Ec2Action;
+
+/// The error classes the controller acts on (and counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorClass {
+    /// Back off, then retry.
+    Throttled,
+    /// Retry soon.
+    Transient,
+    /// Already gone: observe again (done for detach and delete).
+    NotFound,
+    /// Not now: the state changes by itself, or we adjust (index, token) and retry.
+    Conflict,
+    /// A limit or quota: wait for a person or for capacity.
+    Limit,
+    /// Missing IAM permission: wait for a person.
+    Permission,
+    /// A request EC2 will never accept: wait for a spec change.
+    InvalidInput,
+}
+
+impl ErrorClass {
+    /// The class of an error kind.
+    pub fn of(kind: &ErrorKind) -> ErrorClass {
+        match kind {
+            ErrorKind::Throttled => ErrorClass::Throttled,
+            ErrorKind::Transient | ErrorKind::Other => ErrorClass::Transient,
+            ErrorKind::NotFound(_) => ErrorClass::NotFound,
+            ErrorKind::DeviceIndexInUse
+            | ErrorKind::IncorrectState
+            | ErrorKind::IdempotencyMismatch => ErrorClass::Conflict,
+            ErrorKind::AttachmentLimitExceeded | ErrorKind::QuotaExceeded => ErrorClass::Limit,
+            ErrorKind::Permission => ErrorClass::Permission,
+            ErrorKind::InvalidInput => ErrorClass::InvalidInput,
+        }
+    }
+
+    /// The base delay before the next attempt (the shell adds per-key exponential backoff).
+    pub fn base_delay(self) -> Duration {
+        Duration::from_secs(match self {
+            ErrorClass::NotFound => 0,
+            ErrorClass::Transient => 2,
+            ErrorClass::Conflict => 5,
+            ErrorClass::Throttled => 10,
+            ErrorClass::Limit | ErrorClass::Permission => 300,
+            ErrorClass::InvalidInput => 600,
+        })
+    }
+
+    /// A stable label for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Throttled => "throttled",
+            ErrorClass::Transient => "transient",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::Limit => "limit",
+            ErrorClass::Permission => "permission",
+            ErrorClass::InvalidInput => "invalid_input",
+        }
+    }
+}
+
+/// Ready-condition reasons that say a person must act. The state machine keeps them while it
+/// retries the same call, so a retry does not flap the condition back to Reconciling.
+pub(super) const ERROR_REASONS: &[&str] = &[
+    reason::MISSING_IAM_PERMISSIONS,
+    reason::LIMIT_EXCEEDED,
+    reason::INVALID_REQUEST,
+    reason::SUBNET_NOT_FOUND,
+    reason::SECURITY_GROUP_NOT_FOUND,
+];
+
+/// What to do after `action` failed with `err`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovery {
+    /// The class.
+    pub class: ErrorClass,
+    /// Look again after this.
+    pub requeue_after: Duration,
+    /// A status to store first, when the failure changes it.
+    pub status: Option<Box<EniAttachmentStatus>>,
+}
+
+/// The recovery from a failed `action` on `att`.
+pub fn on_error(
+    att: &EniAttachment,
+    action: &Ec2Action,
+    err: &Ec2Error,
+    now: Timestamp,
+) -> Recovery {
+    let class = ErrorClass::of(&err.kind);
+    let current = att.status.clone().unwrap_or_default();
+    let mut s = current.clone();
+    let mut requeue_after = class.base_delay();
+    let op = err.op.action();
+    let code = err.code.as_deref().unwrap_or("no code");
+    let problem: Option<(&str, String)> = match (&err.kind, action) {
+        (ErrorKind::DeviceIndexInUse, Ec2Action::Attach(req)) => {
+            // EC2 says taken even if describe does not show it (a forced detach keeps the index
+            // busy): skip it.
+            s.device_index = Some(req.device_index + 1);
+            requeue_after = Duration::ZERO;
+            None
+        }
+        (ErrorKind::IdempotencyMismatch, Ec2Action::Create(_)) => {
+            s.create_attempt = Some(s.create_attempt.unwrap_or(1) + 1);
+            requeue_after = Duration::ZERO;
+            None
+        }
+        (ErrorKind::NotFound(Resource::Subnet), _) => Some((
+            reason::SUBNET_NOT_FOUND,
+            format!("EC2 {op}: subnet {} not found ({code})", att.spec.subnet_id),
+        )),
+        (ErrorKind::NotFound(Resource::SecurityGroup), _) => Some((
+            reason::SECURITY_GROUP_NOT_FOUND,
+            format!(
+                "EC2 {op}: a security group of {:?} not found ({code})",
+                att.spec.security_group_ids
+            ),
+        )),
+        (ErrorKind::NotFound(Resource::Vpc | Resource::InstanceType), _) => {
+            requeue_after = Duration::from_secs(60);
+            None
+        }
+        (ErrorKind::Permission, _) => Some((
+            reason::MISSING_IAM_PERMISSIONS,
+            format!("the controller's IAM role may not call ec2:{op} ({code}); grant it"),
+        )),
+        (ErrorKind::AttachmentLimitExceeded | ErrorKind::QuotaExceeded, _) => Some((
+            reason::LIMIT_EXCEEDED,
+            format!("EC2 {op}: {code}: {}", err.message),
+        )),
+        (ErrorKind::InvalidInput, _) => Some((
+            reason::INVALID_REQUEST,
+            format!("EC2 {op} refused the request: {code}: {}", err.message),
+        )),
+        _ => None,
+    };
+    if let Some((why, message)) = problem {
+        let generation = att.metadata.generation;
+        set_condition(
+            &mut s.conditions,
+            condition::READY,
+            false,
+            why,
+            &message,
+            generation,
+            Time(now),
+        );
+        requeue_after = requeue_after.max(class.base_delay());
+    }
+    Recovery {
+        class,
+        requeue_after,
+        status: (s != current).then(|| Box::new(s)),
+    }
+}
