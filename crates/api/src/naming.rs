@@ -8,9 +8,9 @@
 use sha2::{Digest, Sha256};
 
 /// Kubernetes' limit on an object name.
-pub const MAX_NAME_LEN: usize = 253;
+pub const MAX_NAME_LEN: usize = multi_eni_k8s_names::DNS1123_SUBDOMAIN_MAX_LEN;
 /// Kubernetes' limit on a label value.
-pub const MAX_LABEL_VALUE_LEN: usize = 63;
+pub const MAX_LABEL_VALUE_LEN: usize = multi_eni_k8s_names::LABEL_VALUE_MAX_LEN;
 /// Hex digits of hash in a name: 48 bits, so collisions need ~16 million objects per prefix.
 const HASH_LEN: usize = 12;
 /// Longest readable part kept from the NodeENI and node names.
@@ -57,37 +57,15 @@ pub fn label_value(name: &str) -> String {
     }
 }
 
-/// Whether `s` is a valid label value (`(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?`, ≤ 63).
+/// Whether `s` is a valid label value (kube's rule, from `multi-eni-k8s-names`).
 pub fn is_label_value(s: &str) -> bool {
-    if s.len() > MAX_LABEL_VALUE_LEN {
-        return false;
-    }
-    let bytes = s.as_bytes();
-    match (bytes.first(), bytes.last()) {
-        (None, _) => true,
-        (Some(f), Some(l)) => {
-            f.is_ascii_alphanumeric()
-                && l.is_ascii_alphanumeric()
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
+    multi_eni_k8s_names::is_label_value(s)
 }
 
-/// Whether `s` is a valid object name (a DNS-1123 subdomain of at most 253 characters).
+/// Whether `s` is a valid object name: a DNS-1123 subdomain of at most 253 characters (kube's
+/// rule, from `multi-eni-k8s-names`).
 pub fn is_object_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_NAME_LEN
-        && s.split('.').all(|label| {
-            let b = label.as_bytes();
-            !b.is_empty()
-                && b[0].is_ascii_alphanumeric()
-                && b[b.len() - 1].is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        })
+    multi_eni_k8s_names::is_dns1123_subdomain(s)
 }
 
 /// Lower-case `[a-z0-9-]` only (dots become dashes), at most `max` long, no leading or trailing

@@ -2,38 +2,15 @@
 //! generated CRD through the same admission kube-apiserver performs (prune, default, OpenAPI,
 //! CEL). The fixtures are the manifests users write; each malformed one names its expected error.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 
 use kube::CustomResourceExt;
 use multi_eni_api::{EniAttachment, NodeEni};
 use multi_eni_crd_schema::CrdSchema;
 use serde_json::{Value, json};
-
-fn schema_of(
-    crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-) -> CrdSchema {
-    let crd = serde_json::to_value(crd).expect("CRD serializes");
-    CrdSchema::from_crd(&crd, "v1alpha1").expect("generated CRD compiles, CEL rules included")
-}
-
-fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("fixture dir exists")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn load(path: &Path) -> (String, Value) {
-    let text = std::fs::read_to_string(path).expect("fixture readable");
-    let value: Value = serde_yaml::from_str(&text).expect("fixture is YAML");
-    (text, value)
-}
+use support::{expected_lines, fixtures, load, schema_of};
 
 fn admit(schema: &CrdSchema, mut obj: Value) -> Result<Value, Vec<String>> {
     schema
@@ -88,13 +65,10 @@ fn every_malformed_manifest_is_refused_naming_the_field() {
     assert!(files.len() >= 10, "at least ten malformed manifests");
     for path in files {
         let (text, obj) = load(&path);
-        let expected = text
-            .lines()
-            .find_map(|l| l.strip_prefix("# expect: "))
-            .unwrap_or_else(|| panic!("{} has no '# expect:' line", path.display()));
+        let expected = expected_lines(&path, &text);
         let errors = admit(&schema, obj).expect_err(&format!("{} must be refused", path.display()));
-        assert_eq!(errors, vec![expected.to_owned()], "{}", path.display());
-        let field = expected.split(':').next().unwrap_or_default();
+        assert_eq!(errors, expected, "{}", path.display());
+        let field = expected[0].split(':').next().unwrap_or_default();
         assert!(
             field.starts_with("spec"),
             "{}: the error names the field",

@@ -22,6 +22,8 @@ pub enum FieldErrorKind {
     TooMany,
     /// `FieldValueDuplicate` — "Duplicate value".
     Duplicate,
+    /// `FieldValueForbidden` — "Forbidden" (a CEL rule's `reason`).
+    Forbidden,
 }
 
 impl FieldErrorKind {
@@ -35,6 +37,7 @@ impl FieldErrorKind {
             FieldErrorKind::TooLong => "FieldValueTooLong",
             FieldErrorKind::TooMany => "FieldValueTooMany",
             FieldErrorKind::Duplicate => "FieldValueDuplicate",
+            FieldErrorKind::Forbidden => "FieldValueForbidden",
         }
     }
 }
@@ -119,6 +122,16 @@ impl FieldError {
         )
     }
 
+    /// The error kube-apiserver adds when a blocking schema error kept the CEL rules from running
+    /// (`field.Invalid(nil, nil, …)`: no path, a nil value).
+    pub(crate) fn cel_not_checked() -> FieldError {
+        FieldError::new(
+            "<nil>",
+            FieldErrorKind::Invalid,
+            "<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation".to_owned(),
+        )
+    }
+
     fn new(field: &str, kind: FieldErrorKind, message: String) -> FieldError {
         FieldError {
             field: field.to_owned(),
@@ -145,9 +158,12 @@ fn go_value(v: &Value) -> String {
     }
 }
 
-/// A failed CEL rule, as kube-apiserver reports it: the field the rule sits on, its schema type
-/// as the "value", and the rule's message (or `failed rule: <rule>`).
-pub(crate) fn from_cel(e: &kube_cel::ValidationError, root: &Node) -> FieldError {
+/// A failed CEL rule, as kube-apiserver (apiextensions-apiserver's `cel.Validator`) reports it:
+/// on the field the rule sits on, with the rule's message (or `failed rule: <rule>`), as the kind
+/// of error the rule's `reason` names. The value is shown for scalars only; objects and arrays are
+/// omitted (`spec: Invalid value: <message>`) — since Kubernetes 1.3x, before that the schema type
+/// stood in for them (`spec: Invalid value: "object": <message>`).
+pub(crate) fn from_cel(e: &kube_cel::ValidationError, root: &Node, obj: &Value) -> FieldError {
     let field = e.field_path.trim_start_matches('.');
     let type_name = node_at(root, field)
         .map(Node::type_name)
@@ -157,11 +173,56 @@ pub(crate) fn from_cel(e: &kube_cel::ValidationError, root: &Node) -> FieldError
     } else {
         e.message.clone()
     };
-    FieldError::new(
-        field,
-        FieldErrorKind::Invalid,
-        format!("{field}: Invalid value: \"{type_name}\": {detail}"),
-    )
+    let value = match type_name {
+        "object" | "array" => None,
+        _ => value_at(obj, field),
+    };
+    let shown = |label: &str| match value {
+        Some(v) => format!("{field}: {label}: {}: {detail}", go_value(v)),
+        None => format!("{field}: {label}: {detail}"),
+    };
+    let (kind, message) = match e.reason.as_deref() {
+        Some("FieldValueForbidden") => (
+            FieldErrorKind::Forbidden,
+            format!("{field}: Forbidden: {detail}"),
+        ),
+        Some("FieldValueRequired") => (
+            FieldErrorKind::Required,
+            format!("{field}: Required value: {detail}"),
+        ),
+        Some("FieldValueDuplicate") => (
+            FieldErrorKind::Duplicate,
+            match value {
+                Some(v) => format!("{field}: Duplicate value: {}", go_value(v)),
+                None => format!("{field}: Duplicate value"),
+            },
+        ),
+        _ => (FieldErrorKind::Invalid, shown("Invalid value")),
+    };
+    FieldError::new(field, kind, message)
+}
+
+/// The value at a field path like `spec.subnetIDs[0]` or `spec.nodeSelector[ng]`.
+fn value_at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut value = obj;
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let (name, mut rest) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        if !name.is_empty() {
+            value = value.get(name)?;
+        }
+        while let Some(end) = rest.find(']') {
+            let key = &rest[1..end];
+            value = match value {
+                Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+                other => other.get(key)?,
+            };
+            rest = &rest[end + 1..];
+        }
+    }
+    Some(value)
 }
 
 /// The schema node at a field path like `spec.subnetIDs[0]`.

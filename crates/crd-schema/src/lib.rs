@@ -8,8 +8,9 @@
 //! without a cluster, and the Kubernetes API double refuses exactly what a real cluster refuses.
 //!
 //! The order follows kube-apiserver: prune → default → validate schema → validate CEL. CEL runs
-//! only when the schema check found no type errors, since rules over mistyped values say nothing
-//! useful (kube-apiserver skips them too).
+//! only when the schema check found no blocking error (a missing, mistyped, unsupported or
+//! oversized value); otherwise kube-apiserver adds one `<nil>: Invalid value: null: some
+//! validation rules were not checked …` error instead, and so do we.
 
 mod field_error;
 mod prune_default;
@@ -28,6 +29,8 @@ use schema::Node;
 pub struct CrdSchema {
     root: Arc<Node>,
     cel: Arc<kube_cel::CompiledSchema>,
+    /// Whether the schema has any CEL rule (kube builds no CEL validator otherwise).
+    has_cel: bool,
     json: Arc<serde_json::Value>,
     root_context: kube_cel::RootContext,
 }
@@ -129,6 +132,7 @@ impl CrdSchema {
         }
         Ok(CrdSchema {
             root: Arc::new(root),
+            has_cel: has_rules(&cel),
             cel: Arc::new(cel),
             json: Arc::new(schema.clone()),
             root_context,
@@ -152,17 +156,21 @@ impl CrdSchema {
         let mut pruned = Vec::new();
         prune_default::prune_and_default(&self.root, obj, "", true, &mut pruned);
         let mut causes = Vec::new();
-        let type_errors = validate::validate(&self.root, obj, "", &mut causes);
-        if type_errors == 0 {
-            let validator = kube_cel::Validator::new();
-            if let Err(errors) = validator.validate_compiled_with_context(
-                &self.cel,
-                obj,
-                old,
-                Some(&self.root_context),
-            ) {
-                for e in errors.iter() {
-                    causes.push(field_error::from_cel(e, &self.root));
+        validate::validate(&self.root, obj, "", &mut causes);
+        if self.has_cel {
+            if causes.iter().any(blocks_cel) {
+                causes.push(FieldError::cel_not_checked());
+            } else {
+                let validator = kube_cel::Validator::new();
+                if let Err(errors) = validator.validate_compiled_with_context(
+                    &self.cel,
+                    obj,
+                    old,
+                    Some(&self.root_context),
+                ) {
+                    for e in errors.iter() {
+                        causes.push(field_error::from_cel(e, &self.root, obj));
+                    }
                 }
             }
         }
@@ -172,6 +180,38 @@ impl CrdSchema {
             Err(Invalid { causes })
         }
     }
+}
+
+/// apiextensions-apiserver's `hasBlockingErr`: after these schema errors the CEL rules are not
+/// run (rules over missing, mistyped or oversized values say nothing useful); other errors
+/// (patterns, bounds) leave them running.
+fn blocks_cel(e: &FieldError) -> bool {
+    matches!(
+        e.kind,
+        FieldErrorKind::NotSupported
+            | FieldErrorKind::Required
+            | FieldErrorKind::TooLong
+            | FieldErrorKind::TooMany
+            | FieldErrorKind::TypeInvalid
+    )
+}
+
+/// Whether any node of the tree has `x-kubernetes-validations` (kube's `hasXValidations`):
+/// without rules there is no CEL validator, and so no "rules were not checked" error either.
+fn has_rules(node: &kube_cel::CompiledSchema) -> bool {
+    !node.validations.is_empty()
+        || node.properties.values().any(has_rules)
+        || node
+            .items
+            .iter()
+            .chain(node.additional_properties.iter())
+            .any(|c| has_rules(c))
+        || node
+            .all_of
+            .iter()
+            .chain(&node.one_of)
+            .chain(&node.any_of)
+            .any(has_rules)
 }
 
 /// Every rule in the tree that failed to compile, with where it is.

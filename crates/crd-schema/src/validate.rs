@@ -7,26 +7,26 @@ use crate::field_error::FieldError;
 use crate::prune_default::join;
 use crate::schema::{Additional, Node, Type};
 
-/// Validates `v` against `node`, appending errors; returns how many were type errors (values
-/// whose subtree was not examined further).
-pub(crate) fn validate(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) -> usize {
+/// Validates `v` against `node`, appending errors. A value of the wrong type is one error; its
+/// subtree is not examined further.
+pub(crate) fn validate(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) {
     if v.is_null() {
         if node.nullable {
-            return 0;
+            return;
         }
         // A null that pruning kept (root, or inside preserved fields) is a type error if typed.
         if let Some(t) = node.ty {
             out.push(type_error(path, v, t.as_str()));
-            return 1;
+            return;
         }
-        return 0;
+        return;
     }
     if let Some(t) = node.ty
         && !node.int_or_string
         && !has_type(v, t)
     {
         out.push(type_error(path, v, t.as_str()));
-        return 1;
+        return;
     }
     if node.int_or_string && !(v.is_string() || is_integer(v)) {
         out.push(FieldError::type_invalid(
@@ -38,10 +38,9 @@ pub(crate) fn validate(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldEr
                 json_type(v)
             ),
         ));
-        return 1;
+        return;
     }
 
-    let mut type_errors = 0;
     if let Some(allowed) = &node.enumeration
         && !allowed.contains(v)
     {
@@ -50,7 +49,7 @@ pub(crate) fn validate(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldEr
     match v {
         Value::String(s) => check_string(node, s, v, path, out),
         Value::Number(_) => check_number(node, v, path, out),
-        Value::Array(items) => type_errors += check_array(node, items, v, path, out),
+        Value::Array(items) => check_array(node, items, v, path, out),
         Value::Object(map) => {
             for req in &node.required {
                 if !map.contains_key(req) {
@@ -79,15 +78,15 @@ pub(crate) fn validate(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldEr
                     continue;
                 }
                 if let Some(schema) = node.properties.get(key) {
-                    type_errors += validate(schema, child, &join(path, key), out);
+                    validate(schema, child, &join(path, key), out);
                 } else if let Additional::Schema(Some(schema)) = &node.additional {
-                    type_errors += validate(schema, child, &format!("{path}[{key}]"), out);
+                    // kube-openapi names map entries with a dot: `spec.nodeSelector.ng`.
+                    validate(schema, child, &join(path, key), out);
                 }
             }
         }
         Value::Bool(_) | Value::Null => {}
     }
-    type_errors
 }
 
 fn check_string(node: &Node, s: &str, v: &Value, path: &str, out: &mut Vec<FieldError>) {
@@ -115,10 +114,11 @@ fn check_string(node: &Node, s: &str, v: &Value, path: &str, out: &mut Vec<Field
     if node.format.as_deref() == Some("date-time")
         && chrono::DateTime::parse_from_rfc3339(s).is_err()
     {
-        out.push(in_body(
+        // kube-openapi reports a bad format as a type error (blocking CEL), not a bad value.
+        out.push(FieldError::type_invalid(
             path,
             v,
-            &format!("must be of type date-time: {s:?}"),
+            &format!("{} in body must be of type date-time: {s:?}", shown(path)),
         ));
     }
 }
@@ -155,13 +155,7 @@ fn check_number(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) {
     }
 }
 
-fn check_array(
-    node: &Node,
-    items: &[Value],
-    v: &Value,
-    path: &str,
-    out: &mut Vec<FieldError>,
-) -> usize {
+fn check_array(node: &Node, items: &[Value], v: &Value, path: &str, out: &mut Vec<FieldError>) {
     let n = items.len() as u64;
     if let Some(max) = node.max_items
         && n > max
@@ -204,19 +198,20 @@ fn check_array(
             }
         }
     }
-    let mut type_errors = 0;
     if let Some(schema) = &node.items {
         for (i, item) in items.iter().enumerate() {
-            type_errors += validate(schema, item, &format!("{path}[{i}]"), out);
+            validate(schema, item, &format!("{path}[{i}]"), out);
         }
     }
-    type_errors
 }
 
+/// A value of the wrong type. kube-openapi's `InvalidType` carries the value's JSON type, not the
+/// value, so that is what the line shows (`Invalid value: "string": … must be of type integer:
+/// "string"`).
 fn type_error(path: &str, v: &Value, expected: &str) -> FieldError {
     FieldError::type_invalid(
         path,
-        v,
+        &Value::String(json_type(v).to_owned()),
         &format!(
             "{} in body must be of type {expected}: {:?}",
             shown(path),

@@ -85,75 +85,99 @@ fn null_in_non_nullable_field_is_dropped_then_defaulted() {
     assert_eq!(obj["spec"]["maybe"], Value::Null);
 }
 
+/// apiextensions-apiserver's error when a blocking schema error kept the CEL rules from running.
+const NOT_CHECKED: &str = "<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
 #[test]
 fn each_constraint_is_reported_with_the_apiserver_line() {
-    let cases: Vec<(Value, &str)> = vec![
-        (json!({}), "spec.name: Required value"),
+    // Missing, mistyped, unsupported and oversized values block the CEL rules (`true`): kube
+    // says so in one more error.
+    let cases: Vec<(Value, &str, bool)> = vec![
+        (json!({}), "spec.name: Required value", true),
         (
             json!({"name": "ABC"}),
             "spec.name: Invalid value: \"ABC\": spec.name in body should match '^[a-z]+$'",
+            false,
         ),
         (
             json!({"name": "a"}),
             "spec.name: Invalid value: \"a\": spec.name in body should be at least 2 chars long",
+            false,
         ),
         (
             json!({"name": "abcdef"}),
             "spec.name: Too long: may not be more than 5 bytes",
+            true,
         ),
         (
             json!({"name": "ab", "min": -1}),
             "spec.min: Invalid value: -1: spec.min in body should be greater than or equal to 0",
+            false,
         ),
         (
             json!({"name": "ab", "max": 101}),
             "spec.max: Invalid value: 101: spec.max in body should be less than or equal to 100",
+            false,
         ),
         (
             json!({"name": "ab", "ratio": 0.5}),
             "spec.ratio: Invalid value: 0.5: spec.ratio in body should be greater than 0.5",
+            false,
         ),
         (
             json!({"name": "ab", "mode": "c"}),
             "spec.mode: Unsupported value: \"c\": supported values: \"a\", \"b\"",
+            true,
         ),
         (
             json!({"name": "ab", "tags": ["x", "y", "z"]}),
             "spec.tags: Too many: 3: must have at most 2 items",
+            true,
         ),
         (
             json!({"name": "ab", "tags": []}),
             "spec.tags: Invalid value: []: spec.tags in body should have at least 1 items",
+            false,
         ),
         (
             json!({"name": "ab", "tags": ["x", "x"]}),
             "spec.tags[1]: Duplicate value: \"x\"",
+            false,
         ),
         (
             json!({"name": "ab", "labels": {"k": "long"}}),
-            "spec.labels[k]: Too long: may not be more than 3 bytes",
+            "spec.labels.k: Too long: may not be more than 3 bytes",
+            true,
         ),
         (
             json!({"name": "ab", "min": "1"}),
-            "spec.min: Invalid value: \"1\": spec.min in body must be of type integer: \"string\"",
+            "spec.min: Invalid value: \"string\": spec.min in body must be of type integer: \"string\"",
+            true,
         ),
         (
             json!({"name": "ab", "when": "yesterday"}),
             "spec.when: Invalid value: \"yesterday\": spec.when in body must be of type date-time: \"yesterday\"",
+            true,
         ),
         (
             json!({"name": "ab", "items": [{"k": "a"}, {"k": "a", "v": 1}]}),
             "spec.items[1]: Duplicate value: {\"k\":\"a\"}",
+            false,
         ),
         (
             json!({"name": "ab", "min": 5, "max": 4}),
-            "spec: Invalid value: \"object\": min must not exceed max",
+            "spec: Invalid value: min must not exceed max",
+            false,
         ),
     ];
-    for (spec, expected) in cases {
+    for (spec, expected, blocks_cel) in cases {
         let errors =
             admit(json!({"spec": spec.clone()})).expect_err(&format!("{spec} must be refused"));
-        assert_eq!(errors, vec![expected.to_owned()], "for {spec}");
+        let mut want = vec![expected.to_owned()];
+        if blocks_cel {
+            want.push(NOT_CHECKED.to_owned());
+        }
+        assert_eq!(errors, want, "for {spec}");
     }
 }
 
@@ -170,7 +194,22 @@ fn the_same_values_pass_when_within_bounds() {
 #[test]
 fn cel_is_skipped_when_types_are_wrong() {
     let errors = admit(json!({"spec": {"name": "ab", "min": "x", "max": 4}})).expect_err("refused");
-    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[1], NOT_CHECKED, "instead of min > max");
+}
+
+/// Bounds and patterns do not block CEL: a real cluster reports the rule's failure with them.
+#[test]
+fn cel_runs_after_errors_that_do_not_block_it() {
+    let errors = admit(json!({"spec": {"name": "ABC", "min": 5, "max": 4}})).expect_err("refused");
+    assert_eq!(
+        errors,
+        vec![
+            "spec.name: Invalid value: \"ABC\": spec.name in body should match '^[a-z]+$'"
+                .to_owned(),
+            "spec: Invalid value: min must not exceed max".to_owned(),
+        ]
+    );
 }
 
 #[test]
@@ -182,6 +221,7 @@ fn every_error_is_reported_at_once() {
         kinds,
         vec![
             FieldErrorKind::NotSupported,
+            FieldErrorKind::Invalid,
             FieldErrorKind::Invalid,
             FieldErrorKind::Invalid
         ]
@@ -196,11 +236,11 @@ fn every_error_is_reported_at_once() {
 
 #[test]
 fn single_cause_message_has_no_brackets() {
-    let mut obj = json!({"spec": {}});
+    let mut obj = json!({"spec": {"name": "a"}});
     let invalid = schema().admit(&mut obj, None).expect_err("refused");
     assert_eq!(
         invalid.message("Thing", "", "t1"),
-        "Thing \"t1\" is invalid: spec.name: Required value"
+        "Thing \"t1\" is invalid: spec.name: Invalid value: \"a\": spec.name in body should be at least 2 chars long"
     );
 }
 
@@ -246,7 +286,7 @@ fn transition_rules_see_the_old_object() {
         .expect_err("changed id refused");
     assert_eq!(
         err.causes[0].message,
-        "spec.id: Invalid value: \"string\": id is immutable"
+        "spec.id: Invalid value: \"b\": id is immutable"
     );
     let mut created = json!({"spec": {"id": "b"}});
     s.admit(&mut created, None)
@@ -265,4 +305,45 @@ fn from_crd_picks_the_version_and_names_missing_ones() {
     assert_eq!(obj["spec"]["a"], 7);
     let err = CrdSchema::from_crd(&crd, "v2").expect_err("no v2");
     assert!(err.to_string().contains("v2"));
+}
+
+/// kube-apiserver 1.37 shows a failing rule's value only for scalars, and honours its `reason`.
+#[test]
+fn cel_errors_show_scalar_values_and_use_the_rules_reason() {
+    let s = CrdSchema::from_openapi(&json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "!has(self.locked)", "message": "locked may not be set", "reason": "FieldValueForbidden"}],
+            "properties": {
+                "size": {"type": "integer", "x-kubernetes-validations": [{"rule": "self % 2 == 0", "message": "size must be even"}]},
+                "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-validations": [{"rule": "self.size() < 2"}]},
+                "locked": {"type": "boolean"}
+            }}}
+    }))
+    .expect("compiles");
+    let mut obj = json!({"spec": {"size": 3, "tags": ["a", "b"], "locked": true}});
+    let err = s.admit(&mut obj, None).expect_err("three rules fail");
+    let mut lines: Vec<(String, &str)> = err
+        .causes
+        .iter()
+        .map(|c| (c.message.clone(), c.reason()))
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            (
+                "spec.size: Invalid value: 3: size must be even".to_owned(),
+                "FieldValueInvalid"
+            ),
+            (
+                "spec.tags: Invalid value: failed rule: self.size() < 2".to_owned(),
+                "FieldValueInvalid"
+            ),
+            (
+                "spec: Forbidden: locked may not be set".to_owned(),
+                "FieldValueForbidden"
+            ),
+        ]
+    );
 }

@@ -8,26 +8,14 @@ use serde_json::Value;
 use crate::resource::ResourceType;
 use crate::status::{ApiError, Cause};
 
-/// DNS-1123 subdomain (most names) or label (Namespaces), as `metadata.name` must be.
-pub fn name_problem(name: &str, label_only: bool) -> Option<String> {
-    let max = if label_only { 63 } else { 253 };
-    let allowed = |c: char| {
-        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label_only && c == '.')
-    };
-    let ok = !name.is_empty()
-        && name.len() <= max
-        && name.chars().all(allowed)
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if ok {
-        return None;
-    }
-    let what = if label_only {
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+/// What is wrong with `name` as `metadata.name`, in kube-apiserver's words (empty when nothing):
+/// a DNS-1123 label for Namespaces, a DNS-1123 subdomain for everything else.
+pub fn name_problems(name: &str, label_only: bool) -> Vec<String> {
+    if label_only {
+        multi_eni_k8s_names::dns1123_label(name)
     } else {
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-    };
-    Some(what.to_string())
+        multi_eni_k8s_names::dns1123_subdomain(name)
+    }
 }
 
 /// kube's `SimpleNameGenerator`: five characters from an alphabet without vowels or look-alikes.
@@ -62,18 +50,23 @@ pub fn invalid_field(
     )
 }
 
-/// The 422 for a bad `metadata.name`.
+/// The 422 for a bad `metadata.name`: one cause per problem, as kube-apiserver lists them.
 pub fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
-    match name_problem(name, rt.is_namespace()) {
-        None => Ok(()),
-        Some(why) => Err(invalid_field(
-            rt,
-            name,
-            "metadata.name",
-            "FieldValueInvalid",
-            format!("metadata.name: Invalid value: \"{name}\": {why}"),
-        )),
+    let problems = name_problems(name, rt.is_namespace());
+    if problems.is_empty() {
+        return Ok(());
     }
+    let causes = problems
+        .into_iter()
+        .map(|why| {
+            Cause::new(
+                "metadata.name",
+                "FieldValueInvalid",
+                format!("Invalid value: {name:?}: {why}"),
+            )
+        })
+        .collect();
+    Err(ApiError::invalid(&rt.kind, &rt.group, name, causes))
 }
 
 /// Runs the CRD schema on a custom object. Returns the pruned paths (for `Warning` headers) or the
@@ -117,21 +110,48 @@ mod tests {
 
     #[test]
     fn names_follow_dns_rules() {
-        assert_eq!(name_problem("ip-10-0-0-1.ec2.internal", false), None);
-        assert!(
-            name_problem("ip-10-0-0-1.ec2.internal", true).is_some(),
+        assert!(name_problems("ip-10-0-0-1.ec2.internal", false).is_empty());
+        assert_eq!(
+            name_problems("ip-10-0-0-1.ec2.internal", true),
+            vec!["must not contain dots"],
             "labels have no dots"
         );
-        for bad in ["", "Upper", "-lead", "trail-", "a_b", &"x".repeat(254)] {
-            assert!(name_problem(bad, false).is_some(), "{bad:?}");
+        for bad in [
+            "",
+            "Upper",
+            "-lead",
+            "trail-",
+            "a_b",
+            "a..b",
+            "a.-b",
+            &"x".repeat(254),
+        ] {
+            assert!(!name_problems(bad, false).is_empty(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_bad_name_is_refused_with_kube_apiservers_status() {
+        let rt = crate::builtin::builtin_resources()
+            .into_iter()
+            .find(|r| r.plural == "nodes")
+            .expect("nodes");
+        let err = check_name(&rt, "a..b").expect_err("a..b is no DNS subdomain");
+        assert_eq!(err.code, 422);
+        assert_eq!(
+            err.message,
+            "Node \"a..b\" is invalid: metadata.name: Invalid value: \"a..b\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+        );
+        let details = err.details.expect("causes");
+        assert_eq!(details["causes"][0]["field"], "metadata.name");
+        assert_eq!(details["causes"][0]["reason"], "FieldValueInvalid");
     }
 
     #[test]
     fn generated_names_keep_the_prefix_and_are_valid() {
         let n = generate_name("eni-");
         assert!(n.starts_with("eni-") && n.len() == 9, "{n}");
-        assert_eq!(name_problem(&n, false), None);
+        assert!(name_problems(&n, false).is_empty());
     }
 
     #[test]
@@ -143,6 +163,6 @@ mod tests {
         let n = generate_name(&wide);
         assert!(n.starts_with(&format!("{}é", "a".repeat(57))), "{n}");
         assert_eq!(n.len(), 64, "{n}");
-        assert!(name_problem(&n, false).is_some(), "still no DNS name");
+        assert!(!name_problems(&n, false).is_empty(), "still no DNS name");
     }
 }

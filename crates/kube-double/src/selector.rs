@@ -45,48 +45,41 @@ fn split_top_level(s: &str) -> Vec<&str> {
     out
 }
 
-fn valid_label_key(k: &str) -> bool {
-    let (prefix, name) = match k.rsplit_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, k),
-    };
-    let name_ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 253
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c))
-    });
-    name_ok && prefix_ok
+/// labels' `validateLabelKey`: kube's label-key rule, worded as the field error the parser
+/// returns (`key: Invalid value: "-a": name part must …`).
+fn check_label_key(k: &str) -> Result<(), String> {
+    let problems = multi_eni_k8s_names::label_key(k);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "key: Invalid value: {k:?}: {}",
+        problems.join("; ")
+    ))
 }
 
-fn valid_label_value(v: &str) -> bool {
-    v.is_empty()
-        || (v.len() <= 63
-            && v.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && v.ends_with(|c: char| c.is_ascii_alphanumeric()))
+/// labels' `validateLabelValue` for the `index`th value of `key`'s requirement.
+fn check_label_value(key: &str, index: usize, v: &str) -> Result<(), String> {
+    let problems = multi_eni_k8s_names::label_value(v);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "values[{index}][{key}]: Invalid value: {v:?}: {}",
+        problems.join("; ")
+    ))
 }
 
-fn parse_set(rest: &str) -> Result<BTreeSet<String>, String> {
+fn parse_set(key: &str, rest: &str) -> Result<BTreeSet<String>, String> {
     let rest = rest.trim();
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| format!("found '{rest}', expected: '(' ... ')'"))?;
     let mut set = BTreeSet::new();
-    for v in inner.split(',') {
+    for (i, v) in inner.split(',').enumerate() {
         let v = v.trim();
-        if !valid_label_value(v) {
-            return Err(format!("invalid label value: \"{v}\""));
-        }
+        check_label_value(key, i, v)?;
         set.insert(v.to_string());
     }
     Ok(set)
@@ -124,25 +117,23 @@ impl LabelSelector {
                     .map_err(|_| format!("invalid integer value: {v}"))?;
                 (k.trim().to_string(), LabelOp::Lt(n))
             } else if let Some(idx) = part.find(" notin ").or_else(|| part.find(" notin(")) {
+                let key = part[..idx].trim();
                 (
-                    part[..idx].trim().to_string(),
-                    LabelOp::NotIn(parse_set(&part[idx + 6..])?),
+                    key.to_string(),
+                    LabelOp::NotIn(parse_set(key, &part[idx + 6..])?),
                 )
             } else if let Some(idx) = part.find(" in ").or_else(|| part.find(" in(")) {
+                let key = part[..idx].trim();
                 (
-                    part[..idx].trim().to_string(),
-                    LabelOp::In(parse_set(&part[idx + 3..])?),
+                    key.to_string(),
+                    LabelOp::In(parse_set(key, &part[idx + 3..])?),
                 )
             } else {
                 (part.to_string(), LabelOp::Exists)
             };
-            if !valid_label_key(&key) {
-                return Err(format!("invalid label key \"{key}\""));
-            }
-            if let LabelOp::Eq(v) | LabelOp::NotEq(v) = &op
-                && !valid_label_value(v)
-            {
-                return Err(format!("invalid label value: \"{v}\""));
+            check_label_key(&key)?;
+            if let LabelOp::Eq(v) | LabelOp::NotEq(v) = &op {
+                check_label_value(&key, 0, v)?;
             }
             reqs.push((key, op));
         }
@@ -323,9 +314,33 @@ mod tests {
 
     #[test]
     fn malformed_label_selectors_are_rejected() {
-        for s in ["app=web,", "app in web", "-bad=x", "a=b c", "app in (a b)"] {
+        for s in [
+            "app=web,",
+            "app in web",
+            "-bad=x",
+            "a=b c",
+            "app in (a b)",
+            "a..b/app=x",
+            "-a.b/app",
+        ] {
             assert!(LabelSelector::parse(s).is_err(), "{s} should fail");
         }
+    }
+
+    #[test]
+    fn bad_keys_and_values_are_named_as_kubes_parser_names_them() {
+        let key = LabelSelector::parse("a..b/app=x").expect_err("prefix is no subdomain");
+        assert!(
+            key.starts_with(
+                "key: Invalid value: \"a..b/app\": prefix part a lowercase RFC 1123 subdomain"
+            ),
+            "{key}"
+        );
+        let value = LabelSelector::parse("app in (web, -db)").expect_err("bad value");
+        assert!(
+            value.starts_with("values[1][app]: Invalid value: \"-db\": a valid label must be"),
+            "{value}"
+        );
     }
 
     #[test]
