@@ -351,3 +351,39 @@ async fn object_names_are_judged_alike_by_both_servers_and_k8s_names() {
         }
     }
 }
+
+/// The status a list answered with: Ok (how many objects) or the refusal's code and message.
+async fn list_with(server: &Server, selector: &str) -> Result<usize, (u16, String, String)> {
+    let params = kube::api::ListParams::default().labels(selector);
+    match node_enis(&server.client).list(&params).await {
+        Ok(list) => Ok(list.items.len()),
+        Err(kube::Error::Api(status)) => Err((status.code, status.reason, status.message)),
+        Err(other) => panic!("{}: list failed without a Status: {other}", server.what),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_selectors_with_bad_keys_or_values_are_refused_alike_by_both_servers() {
+    let servers = Servers::start().await;
+    let selectors = [
+        "a..b/app=x",
+        "-bad=x",
+        "app=-x",
+        "app in (web, -db)",
+        "app notin (a_)",
+        "/app",
+        &format!("app={}", "v".repeat(64)),
+    ];
+    let mut differences = Vec::new();
+    for selector in selectors {
+        let real = list_with(&servers.real, selector).await;
+        let double = list_with(&servers.double, selector).await;
+        assert!(real.is_err(), "{selector:?} is refused by kube-apiserver");
+        if real != double {
+            differences.push(format!(
+                "{selector:?}:\n  kube-apiserver {real:?}\n  double         {double:?}"
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

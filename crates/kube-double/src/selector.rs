@@ -45,43 +45,52 @@ fn split_top_level(s: &str) -> Vec<&str> {
     out
 }
 
-/// labels' `validateLabelKey`: kube's label-key rule, worded as the field error the parser
-/// returns (`key: Invalid value: "-a": name part must …`).
+/// labels' `validateLabelKey` as the parser calls it, on the identifier it just read: the field
+/// error has no path (`<nil>: Invalid value: "-a": name part must …`).
 fn check_label_key(k: &str) -> Result<(), String> {
     let problems = multi_eni_k8s_names::label_key(k);
     if problems.is_empty() {
         return Ok(());
     }
     Err(format!(
-        "key: Invalid value: {k:?}: {}",
+        "<nil>: Invalid value: {k:?}: {}",
         problems.join("; ")
     ))
 }
 
-/// labels' `validateLabelValue` for the `index`th value of `key`'s requirement.
-fn check_label_value(key: &str, index: usize, v: &str) -> Result<(), String> {
-    let problems = multi_eni_k8s_names::label_value(v);
-    if problems.is_empty() {
-        return Ok(());
+/// labels' `NewRequirement` check of the values: each bad one is a field error at
+/// `values[i][key]`, where `i` is its place in the sorted set kube builds from them; several
+/// errors are one aggregate (`[e1, e2]`).
+fn check_label_values<'a>(key: &str, values: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let errors: Vec<String> = values
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let problems = multi_eni_k8s_names::label_value(v);
+            (!problems.is_empty()).then(|| {
+                format!(
+                    "values[{i}][{key}]: Invalid value: {v:?}: {}",
+                    problems.join("; ")
+                )
+            })
+        })
+        .collect();
+    match errors.as_slice() {
+        [] => Ok(()),
+        [one] => Err(one.clone()),
+        many => Err(format!("[{}]", many.join(", "))),
     }
-    Err(format!(
-        "values[{index}][{key}]: Invalid value: {v:?}: {}",
-        problems.join("; ")
-    ))
 }
 
 fn parse_set(key: &str, rest: &str) -> Result<BTreeSet<String>, String> {
+    // kube reads (and checks) the key before the values.
+    check_label_key(key)?;
     let rest = rest.trim();
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| format!("found '{rest}', expected: '(' ... ')'"))?;
-    let mut set = BTreeSet::new();
-    for (i, v) in inner.split(',').enumerate() {
-        let v = v.trim();
-        check_label_value(key, i, v)?;
-        set.insert(v.to_string());
-    }
+    let set: BTreeSet<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
+    check_label_values(key, set.iter().map(String::as_str))?;
     Ok(set)
 }
 
@@ -133,7 +142,7 @@ impl LabelSelector {
             };
             check_label_key(&key)?;
             if let LabelOp::Eq(v) | LabelOp::NotEq(v) = &op {
-                check_label_value(&key, 0, v)?;
+                check_label_values(&key, std::iter::once(v.as_str()))?;
             }
             reqs.push((key, op));
         }
@@ -332,14 +341,20 @@ mod tests {
         let key = LabelSelector::parse("a..b/app=x").expect_err("prefix is no subdomain");
         assert!(
             key.starts_with(
-                "key: Invalid value: \"a..b/app\": prefix part a lowercase RFC 1123 subdomain"
+                "<nil>: Invalid value: \"a..b/app\": prefix part a lowercase RFC 1123 subdomain"
             ),
             "{key}"
         );
         let value = LabelSelector::parse("app in (web, -db)").expect_err("bad value");
         assert!(
-            value.starts_with("values[1][app]: Invalid value: \"-db\": a valid label must be"),
-            "{value}"
+            value.starts_with("values[0][app]: Invalid value: \"-db\": a valid label must be"),
+            "sorted, -db comes first: {value}"
+        );
+        let two = LabelSelector::parse("app in (web, -db, x-)").expect_err("two bad values");
+        assert!(
+            two.starts_with("[values[0][app]: Invalid value: \"-db\"")
+                && two.contains(", values[2][app]: Invalid value: \"x-\""),
+            "{two}"
         );
     }
 
