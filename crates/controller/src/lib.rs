@@ -15,8 +15,11 @@
 //!
 //! # The ENIAttachment state machine
 //!
-//! Every row's status change is stored ([`plan::Step::Persist`]) *before* its EC2 call
-//! ([`plan::Step::Ec2`]); a controller killed between any two rows resumes from status.
+//! Every row's status change is stored *before* its EC2 call: [`plan::Step::Persist`] carries the
+//! status and the call it announces, and the shell makes the call only after the write succeeded
+//! (an unchanged status gives [`plan::Step::Ec2`] directly). A controller killed between any two
+//! rows resumes from status; `controller_dying_before_any_announced_call_still_converges_to_one_eni`
+//! kills it before every call of a whole life.
 //!
 //! | phase | observed | status stored first | then |
 //! | --- | --- | --- | --- |

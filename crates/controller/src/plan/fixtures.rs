@@ -211,3 +211,20 @@ pub fn view(slots: &[(&str, i32, i32)], max: u32) -> super::lifecycle::InstanceV
         max_interfaces_on_card: Some(max),
     }
 }
+
+/// An unattached ENI in SUBNET_A carrying attachment `uid`'s tags (cluster `prod`, node `n1`).
+pub fn available_eni(id: &str, uid: &str) -> multi_eni_ec2::NetworkInterface {
+    multi_eni_ec2::NetworkInterface {
+        id: id.into(),
+        subnet_id: SUBNET_A.into(),
+        vpc_id: VPC.into(),
+        availability_zone: AZ_A.into(),
+        mac_address: "02:00:00:00:00:0A".into(),
+        private_ip_address: Some("10.0.1.10".into()),
+        status: multi_eni_ec2::EniStatus::Available,
+        attachment: None,
+        security_group_ids: vec![SG_1.into()],
+        description: String::new(),
+        tags: multi_eni_api::keys::eni_tags("prod", NE, uid, "n1", "i-00000001"),
+    }
+}

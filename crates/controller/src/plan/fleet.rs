@@ -75,7 +75,8 @@ enum NodeWant {
     Nothing,
 }
 
-/// The plan for one NodeENI. A NodeENI being deleted only deletes (see also [`super::finalizer`]).
+/// The plan for one NodeENI. A NodeENI being deleted only deletes (see also
+/// [`super::finalizer_step`]).
 pub fn plan(input: &FleetInput<'_>) -> Plan {
     let ne = input.node_eni;
     let mut plan = Plan::default();

@@ -25,6 +25,8 @@ struct World {
     cfg: LifecycleConfig,
     next_eni: u32,
     calls: Vec<Ec2Action>,
+    /// ClientToken → the ENI it created, as EC2 remembers it.
+    tokens: std::collections::BTreeMap<String, String>,
 }
 
 impl World {
@@ -47,6 +49,7 @@ impl World {
             },
             next_eni: 1,
             calls: vec![],
+            tokens: Default::default(),
         }
     }
 
@@ -99,7 +102,12 @@ impl World {
         self.calls.push(a.clone());
         match a {
             Ec2Action::Create(req) => {
+                let token = req.client_token.clone().expect("every create has a token");
+                if self.tokens.contains_key(&token) {
+                    return; // idempotent: EC2 returns the ENI it made for this token
+                }
                 let id = format!("eni-{:08x}", self.next_eni);
+                self.tokens.insert(token, id.clone());
                 self.next_eni += 1;
                 let mut e = eni(&id);
                 e.tags = req.tags.clone();
@@ -225,19 +233,7 @@ fn assert_announced(s: &EniAttachmentStatus, a: &Ec2Action) {
 
 /// An unattached ENI carrying attachment `a`'s tags.
 fn eni(id: &str) -> NetworkInterface {
-    NetworkInterface {
-        id: id.into(),
-        subnet_id: SUBNET_A.into(),
-        vpc_id: VPC.into(),
-        availability_zone: AZ_A.into(),
-        mac_address: "02:00:00:00:00:0A".into(),
-        private_ip_address: Some("10.0.1.10".into()),
-        status: EniStatus::Available,
-        attachment: None,
-        security_group_ids: vec![SG_1.into()],
-        description: String::new(),
-        tags: keys::eni_tags("prod", NE, UID, "n1", INSTANCE),
-    }
+    available_eni(id, UID)
 }
 
 fn attachment(instance: &str, index: i32, status: AttachmentStatus) -> Ec2Attachment {
@@ -765,4 +761,111 @@ fn client_tokens_differ_per_attempt_and_fit_ec2s_limit() {
     let long = "x".repeat(70);
     assert_eq!(client_token(&long, 1).len(), 64);
     assert_ne!(client_token(&long, 1), client_token(&long, 2));
+}
+
+impl World {
+    /// Runs to rest like [`World::run`], but the `k`-th EC2 call announced by a stored status is
+    /// never made: the controller died right after the write.
+    fn run_dying_before_call(&mut self, k: usize) -> Step {
+        let mut announced = 0;
+        for _ in 0..30 {
+            match self.step() {
+                Step::Persist { status, then } => {
+                    self.att.status = Some(*status);
+                    if let Some(a) = then {
+                        announced += 1;
+                        if announced != k {
+                            self.execute(&a);
+                        }
+                    }
+                }
+                Step::Ec2(a) => self.execute(&a),
+                other => return other,
+            }
+        }
+        panic!("no rest: {:?}", self.calls);
+    }
+}
+
+#[test]
+fn controller_dying_before_any_announced_call_still_converges_to_one_eni() {
+    for k in 1..=6 {
+        let mut w = World::new();
+        let rest = w.run_dying_before_call(k);
+        assert_eq!(
+            rest,
+            Step::Wait(Wait {
+                reason: WaitReason::Converged,
+                requeue_after: None
+            }),
+            "k={k}"
+        );
+        assert_eq!(w.seen.enis.len(), 1, "k={k}: one ENI, never two");
+        assert_eq!(w.status().phase, Some(Phase::Attached), "k={k}");
+        w.delete();
+        for j in 1..=3 {
+            let mut d = World {
+                calls: vec![],
+                ..w.clone_world()
+            };
+            assert_eq!(
+                d.run_dying_before_call(j),
+                Step::DropFinalizer,
+                "k={k} j={j}"
+            );
+            assert!(d.seen.enis.is_empty(), "k={k} j={j}: nothing leaked");
+        }
+    }
+}
+
+#[test]
+fn lost_create_response_with_a_lagging_read_makes_no_second_eni() {
+    let mut w = World::new();
+    let create = w.ec2_step();
+    w.execute(&create);
+    let made = w.seen.enis.remove(0); // the response is lost and describe lags
+    w.now += 1;
+    let again = w.ec2_step();
+    assert_eq!(again, create, "same token");
+    w.execute(&again);
+    w.seen.enis.push(made); // the read catches up
+    w.run();
+    assert_eq!(w.seen.enis.len(), 1);
+    assert_eq!(w.status().eni_id.as_deref(), Some("eni-00000001"));
+}
+
+impl World {
+    fn clone_world(&self) -> World {
+        World {
+            att: self.att.clone(),
+            seen: self.seen.clone(),
+            now: self.now,
+            cfg: self.cfg.clone(),
+            next_eni: self.next_eni,
+            calls: self.calls.clone(),
+            tokens: self.tokens.clone(),
+        }
+    }
+}
+
+#[test]
+fn eni_detached_behind_our_back_is_attached_again() {
+    let mut w = attached_world();
+    w.seen.enis[0].attachment = None;
+    w.seen.enis[0].status = EniStatus::Available;
+    let Ec2Action::Attach(req) = w.ec2_step() else {
+        panic!("attach again")
+    };
+    assert_eq!((req.device_index, req.network_card_index), (1, Some(0)));
+    assert_eq!(w.status().phase, Some(Phase::Attaching));
+    assert_eq!(w.status().attachment_id, None);
+}
+
+#[test]
+fn released_agent_lets_deletion_detach_and_delete_in_two_calls() {
+    let mut w = attached_world();
+    w.agent_reports(false, true);
+    w.delete();
+    assert_eq!(w.run(), Step::DropFinalizer);
+    assert_eq!(w.calls.len(), 2, "detach and delete only: {:?}", w.calls);
 }

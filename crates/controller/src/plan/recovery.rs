@@ -170,3 +170,200 @@ pub fn on_error(
         status: (s != current).then(|| Box::new(s)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::super::lifecycle::{InstanceSeen, LifecycleConfig, Observed, Step, next_step};
+    use super::*;
+    use multi_eni_api::Phase;
+    use multi_eni_api::conditions::find;
+    use multi_eni_ec2::{AttachEni, CreateEni, Op};
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).expect("valid time")
+    }
+
+    fn creating() -> EniAttachment {
+        let mut a = existing_attachment("a", "n1", SUBNET_A, 1);
+        a.status = Some(EniAttachmentStatus {
+            phase: Some(Phase::Creating),
+            create_attempt: Some(1),
+            phase_since: Some(time(1)),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        a
+    }
+
+    fn create() -> Ec2Action {
+        Ec2Action::Create(CreateEni::default())
+    }
+
+    fn err(op: Op, code: &str) -> Ec2Error {
+        Ec2Error::from_code(op, code, "message")
+    }
+
+    #[test]
+    fn every_error_kind_has_a_class_and_a_delay() {
+        use ErrorClass as C;
+        let table = [
+            (ErrorKind::Throttled, C::Throttled, 10),
+            (ErrorKind::Transient, C::Transient, 2),
+            (ErrorKind::Other, C::Transient, 2),
+            (
+                ErrorKind::NotFound(Resource::NetworkInterface),
+                C::NotFound,
+                0,
+            ),
+            (ErrorKind::DeviceIndexInUse, C::Conflict, 5),
+            (ErrorKind::IncorrectState, C::Conflict, 5),
+            (ErrorKind::IdempotencyMismatch, C::Conflict, 5),
+            (ErrorKind::AttachmentLimitExceeded, C::Limit, 300),
+            (ErrorKind::QuotaExceeded, C::Limit, 300),
+            (ErrorKind::Permission, C::Permission, 300),
+            (ErrorKind::InvalidInput, C::InvalidInput, 600),
+        ];
+        for (kind, class, secs) in table {
+            assert_eq!(ErrorClass::of(&kind), class, "{kind:?}");
+            assert_eq!(class.base_delay(), Duration::from_secs(secs), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn throttling_and_transient_failures_write_no_status() {
+        for code in ["RequestLimitExceeded", "InternalError"] {
+            let r = on_error(
+                &creating(),
+                &create(),
+                &err(Op::CreateNetworkInterface, code),
+                at(5),
+            );
+            assert_eq!(r.status, None, "{code}");
+        }
+    }
+
+    #[test]
+    fn not_found_on_detach_or_delete_looks_again_at_once() {
+        let action = Ec2Action::Delete {
+            network_interface_id: "eni-1".into(),
+        };
+        let r = on_error(
+            &creating(),
+            &action,
+            &err(
+                Op::DeleteNetworkInterface,
+                "InvalidNetworkInterfaceID.NotFound",
+            ),
+            at(5),
+        );
+        assert_eq!(
+            (r.class, r.requeue_after, r.status),
+            (ErrorClass::NotFound, Duration::ZERO, None)
+        );
+    }
+
+    #[test]
+    fn missing_permission_names_the_action_in_the_ready_condition() {
+        let r = on_error(
+            &creating(),
+            &create(),
+            &err(Op::CreateNetworkInterface, "UnauthorizedOperation"),
+            at(5),
+        );
+        assert_eq!(r.class, ErrorClass::Permission);
+        let s = r.status.expect("condition written");
+        let c = find(&s.conditions, condition::READY).expect("ready");
+        assert_eq!(c.reason, reason::MISSING_IAM_PERMISSIONS);
+        assert!(
+            c.message.contains("ec2:CreateNetworkInterface"),
+            "{}",
+            c.message
+        );
+    }
+
+    #[test]
+    fn error_reason_is_kept_while_retrying_and_cleared_after_progress() {
+        let mut a = creating();
+        let r = on_error(
+            &a,
+            &create(),
+            &err(Op::CreateNetworkInterface, "UnauthorizedOperation"),
+            at(5),
+        );
+        a.status = r.status.map(|s| *s);
+        let mut seen = Observed {
+            enis: vec![],
+            instance: InstanceSeen::Found(Box::new(view(&[("eni-primary", 0, 0)], 3))),
+            subnet_cidr: None,
+        };
+        let cfg = LifecycleConfig::default();
+        assert!(
+            matches!(
+                next_step(&a, &seen, at(400), &cfg),
+                Step::Ec2(Ec2Action::Create(_))
+            ),
+            "retry without a write"
+        );
+        // The permission was granted and the create went through: the reason is cleared.
+        seen.enis.push(available_eni("eni-1", "uid-a"));
+        let Step::Persist { status, .. } = next_step(&a, &seen, at(401), &cfg) else {
+            panic!("progress is stored");
+        };
+        let c = find(&status.conditions, condition::READY).expect("ready");
+        assert_eq!(c.reason, reason::RECONCILING);
+    }
+
+    #[test]
+    fn idempotency_mismatch_on_create_moves_to_a_new_token() {
+        let r = on_error(
+            &creating(),
+            &create(),
+            &err(Op::CreateNetworkInterface, "IdempotentParameterMismatch"),
+            at(5),
+        );
+        assert_eq!(r.requeue_after, Duration::ZERO);
+        assert_eq!(r.status.expect("attempt stored").create_attempt, Some(2));
+    }
+
+    #[test]
+    fn attachment_limit_on_attach_is_limit_exceeded() {
+        let action = Ec2Action::Attach(AttachEni {
+            network_interface_id: "eni-1".into(),
+            instance_id: "i-00000001".into(),
+            device_index: 1,
+            network_card_index: Some(0),
+        });
+        let r = on_error(
+            &creating(),
+            &action,
+            &err(Op::AttachNetworkInterface, "AttachmentLimitExceeded"),
+            at(5),
+        );
+        let s = r.status.expect("condition written");
+        assert_eq!(
+            find(&s.conditions, condition::READY).map(|c| c.reason.as_str()),
+            Some(reason::LIMIT_EXCEEDED)
+        );
+        assert_eq!(r.requeue_after, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn subnet_not_found_on_create_is_reported() {
+        let r = on_error(
+            &creating(),
+            &create(),
+            &err(Op::CreateNetworkInterface, "InvalidSubnetID.NotFound"),
+            at(5),
+        );
+        let s = r.status.expect("condition written");
+        assert_eq!(
+            find(&s.conditions, condition::READY).map(|c| c.reason.as_str()),
+            Some(reason::SUBNET_NOT_FOUND)
+        );
+        assert_eq!(
+            r.requeue_after,
+            Duration::ZERO.max(ErrorClass::NotFound.base_delay())
+        );
+    }
+}

@@ -41,61 +41,26 @@ pub fn node_eni_status(
     entries.truncate(MAX_STATUS_ATTACHMENTS);
     s.attachments = entries;
     let c = conditions(plan, attachments, &s);
-    let t = Time(now);
-    let conds = &mut s.conditions;
-    set_condition(
-        conds,
-        condition::READY,
-        c.ready.0,
-        c.ready.1,
-        &c.ready.2,
-        generation,
-        t.clone(),
-    );
-    let (p, pr, pm) = c.progressing;
-    set_condition(
-        conds,
-        condition::PROGRESSING,
-        p,
-        pr,
-        &pm,
-        generation,
-        t.clone(),
-    );
-    let (dg, dr, dm) = c.degraded;
-    set_condition(
-        conds,
-        condition::DEGRADED,
-        dg,
-        dr,
-        &dm,
-        generation,
-        t.clone(),
-    );
+    let mut set = |type_: &str, (status, why, message): Cond| {
+        let conds = &mut s.conditions;
+        set_condition(conds, type_, status, why, &message, generation, Time(now));
+    };
+    set(condition::READY, c.ready);
+    set(condition::PROGRESSING, c.progressing);
+    set(condition::DEGRADED, c.degraded);
     if total > MAX_STATUS_ATTACHMENTS {
         let msg = format!(
-            "status.attachments shows {MAX_STATUS_ATTACHMENTS} of {total}; list ENIAttachments \
-             (kubectl get enia -l networking.k8s.aws/nodeeni=…) for all"
+            "status.attachments shows {MAX_STATUS_ATTACHMENTS} of {total}; list the ENIAttachments \
+             (kubectl get enia -l networking.k8s.aws/nodeeni=<name>) for all"
         );
-        set_condition(
-            conds,
+        set(
             condition::ATTACHMENTS_TRUNCATED,
-            true,
-            condition::ATTACHMENTS_TRUNCATED,
-            &msg,
-            generation,
-            t,
+            (true, condition::ATTACHMENTS_TRUNCATED, msg),
         );
-    } else if find(conds, condition::ATTACHMENTS_TRUNCATED).is_some() {
-        set_condition(
-            conds,
-            condition::ATTACHMENTS_TRUNCATED,
-            false,
-            reason::ALL_READY,
-            "",
-            generation,
-            t,
-        );
+    } else {
+        // Shown only while it is true: the view is whole again.
+        s.conditions
+            .retain(|c| c.type_ != condition::ATTACHMENTS_TRUNCATED);
     }
     s
 }
@@ -207,5 +172,289 @@ fn entry(a: &EniAttachment) -> AttachmentEntry {
         interface_name: i.interface_name.unwrap_or_default(),
         private_ip_address: s.private_ip_address.unwrap_or_default(),
         availability_zone: s.availability_zone.unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::super::problem::Problem;
+    use super::*;
+    use multi_eni_api::{EniAttachmentStatus, InterfaceStatus};
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).expect("valid time")
+    }
+
+    fn att(node: &str, subnet: &str, phase: Phase) -> EniAttachment {
+        let mut a = existing_attachment(&format!("{node}-{subnet}"), node, subnet, 1);
+        a.status = Some(EniAttachmentStatus {
+            phase: Some(phase),
+            eni_id: Some(format!("eni-{node}")),
+            device_index: Some(2),
+            ..Default::default()
+        });
+        a
+    }
+
+    fn plan(desired: usize) -> Plan {
+        Plan {
+            desired,
+            matching_nodes: 1,
+            ..Plan::default()
+        }
+    }
+
+    fn cond<'a>(s: &'a NodeEniStatus, t: &str) -> (&'a str, &'a str) {
+        let c = find(&s.conditions, t).expect("condition set");
+        (c.status.as_str(), c.reason.as_str())
+    }
+
+    #[test]
+    fn counts_and_observed_generation_come_from_plan_and_attachments() {
+        let ne = node_eni(serde_json::json!({}));
+        let atts = [
+            att("n1", SUBNET_A, Phase::Ready),
+            att("n2", SUBNET_A, Phase::Attached),
+            att("n3", SUBNET_A, Phase::Creating),
+        ];
+        let s = node_eni_status(&ne, &plan(3), &atts, at(10));
+        assert_eq!(
+            (s.desired_count, s.attached_count, s.ready_count),
+            (3, 2, 1)
+        );
+        assert_eq!(s.observed_generation, Some(1));
+        assert_eq!(
+            cond(&s, condition::PROGRESSING),
+            ("True", reason::RECONCILING)
+        );
+        assert_eq!(cond(&s, condition::READY), ("False", reason::RECONCILING));
+        assert_eq!(cond(&s, condition::DEGRADED), ("False", reason::ALL_READY));
+    }
+
+    #[test]
+    fn every_attachment_ready_is_ready_all_ready() {
+        let ne = node_eni(serde_json::json!({}));
+        let atts = [
+            att("n1", SUBNET_A, Phase::Ready),
+            att("n2", SUBNET_A, Phase::Ready),
+        ];
+        let s = node_eni_status(&ne, &plan(2), &atts, at(10));
+        assert_eq!(cond(&s, condition::READY), ("True", reason::ALL_READY));
+        assert_eq!(
+            cond(&s, condition::PROGRESSING),
+            ("False", reason::ALL_READY)
+        );
+    }
+
+    #[test]
+    fn pending_plan_changes_are_progressing_even_with_every_attachment_ready() {
+        let ne = node_eni(serde_json::json!({}));
+        let mut p = plan(1);
+        p.delete.push("old".into());
+        let s = node_eni_status(&ne, &p, &[att("n1", SUBNET_A, Phase::Ready)], at(10));
+        assert_eq!(
+            cond(&s, condition::PROGRESSING),
+            ("True", reason::RECONCILING)
+        );
+        assert_eq!(cond(&s, condition::READY).0, "False");
+    }
+
+    #[test]
+    fn degraded_plan_problem_sets_ready_false_with_its_reason() {
+        let ne = node_eni(serde_json::json!({}));
+        let mut p = plan(1);
+        p.problems.push(Problem::on_node(
+            reason::LIMIT_EXCEEDED,
+            Severity::Degraded,
+            "n1",
+            "m5.large takes 3",
+        ));
+        let s = node_eni_status(&ne, &p, &[att("n1", SUBNET_A, Phase::Ready)], at(10));
+        assert_eq!(
+            cond(&s, condition::DEGRADED),
+            ("True", reason::LIMIT_EXCEEDED)
+        );
+        assert_eq!(
+            cond(&s, condition::READY),
+            ("False", reason::LIMIT_EXCEEDED)
+        );
+        let msg = &find(&s.conditions, condition::DEGRADED)
+            .expect("set")
+            .message;
+        assert_eq!(msg, "m5.large takes 3");
+    }
+
+    #[test]
+    fn info_problems_do_not_degrade() {
+        let ne = node_eni(serde_json::json!({}));
+        let mut p = plan(1);
+        p.problems.push(Problem::new(
+            reason::AZ_MISMATCH,
+            Severity::Info,
+            "skips subnet-b",
+        ));
+        let s = node_eni_status(&ne, &p, &[att("n1", SUBNET_A, Phase::Ready)], at(10));
+        assert_eq!(cond(&s, condition::DEGRADED).0, "False");
+        assert_eq!(cond(&s, condition::READY), ("True", reason::ALL_READY));
+    }
+
+    #[test]
+    fn attachment_missing_an_iam_permission_degrades_the_node_eni() {
+        let ne = node_eni(serde_json::json!({}));
+        let mut a = att("n1", SUBNET_A, Phase::Creating);
+        if let Some(s) = a.status.as_mut() {
+            set_condition(
+                &mut s.conditions,
+                condition::READY,
+                false,
+                reason::MISSING_IAM_PERMISSIONS,
+                "may not call ec2:CreateNetworkInterface",
+                Some(1),
+                Time(at(5)),
+            );
+        }
+        let s = node_eni_status(&ne, &plan(1), &[a], at(10));
+        assert_eq!(
+            cond(&s, condition::DEGRADED),
+            ("True", reason::MISSING_IAM_PERMISSIONS)
+        );
+        let msg = &find(&s.conditions, condition::DEGRADED)
+            .expect("set")
+            .message;
+        assert!(
+            msg.starts_with("n1: may not call ec2:CreateNetworkInterface"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn several_problems_name_the_first_and_count_the_rest() {
+        let ne = node_eni(serde_json::json!({}));
+        let mut p = plan(0);
+        p.problems.push(Problem::new(
+            reason::SUBNET_NOT_FOUND,
+            Severity::Degraded,
+            "subnet name \"x\"",
+        ));
+        p.problems.push(Problem::new(
+            reason::NODE_NOT_ON_EC2,
+            Severity::Degraded,
+            "node k",
+        ));
+        let s = node_eni_status(&ne, &p, &[], at(10));
+        let c = find(&s.conditions, condition::DEGRADED).expect("set");
+        assert_eq!(c.reason, reason::SUBNET_NOT_FOUND);
+        assert!(c.message.ends_with("(and 1 more problems)"));
+    }
+
+    #[test]
+    fn no_matching_nodes_is_ready_with_that_reason() {
+        let ne = node_eni(serde_json::json!({}));
+        let p = Plan::default();
+        let s = node_eni_status(&ne, &p, &[], at(10));
+        assert_eq!(
+            cond(&s, condition::READY),
+            ("True", reason::NO_MATCHING_NODES)
+        );
+        assert_eq!(s.desired_count, 0);
+    }
+
+    #[test]
+    fn compatible_view_keeps_the_go_fields_sorted_by_node_and_index() {
+        let ne = node_eni(serde_json::json!({}));
+        let mut b = att("n2", SUBNET_A, Phase::Ready);
+        b.spec.mtu = Some(9001);
+        if let Some(s) = b.status.as_mut() {
+            s.attachment_id = Some("eni-attach-9".into());
+            s.mac_address = Some("02:00:00:00:00:0b".into());
+            s.interface = Some(InterfaceStatus {
+                interface_name: Some("ens6".into()),
+                dpdk_bound: true,
+                dpdk_driver: Some("vfio-pci".into()),
+                last_updated: Some(time(7)),
+                ..Default::default()
+            });
+        }
+        let atts = [b, att("n1", SUBNET_A, Phase::Attached)];
+        let s = node_eni_status(&ne, &plan(2), &atts, at(10));
+        let nodes: Vec<&str> = s.attachments.iter().map(|e| e.node_id.as_str()).collect();
+        assert_eq!(nodes, ["n1", "n2"]);
+        let e = &s.attachments[1];
+        assert_eq!(
+            (
+                e.instance_id.as_str(),
+                e.eni_id.as_str(),
+                e.attachment_id.as_str()
+            ),
+            ("i-00000001", "eni-n2", "eni-attach-9")
+        );
+        assert_eq!(
+            (e.device_index, e.mtu, e.status.as_str()),
+            (2, 9001, "ready")
+        );
+        assert_eq!(
+            (
+                e.dpdk_bound,
+                e.dpdk_driver.as_str(),
+                e.interface_name.as_str()
+            ),
+            (true, "vfio-pci", "ens6")
+        );
+        assert_eq!(e.last_updated, Some(time(7)));
+        assert_eq!(s.attachments[0].status, "attached");
+    }
+
+    #[test]
+    fn view_is_capped_with_the_truncated_condition_which_goes_when_whole_again() {
+        let mut ne = node_eni(serde_json::json!({}));
+        let many: Vec<EniAttachment> = (0..MAX_STATUS_ATTACHMENTS + 5)
+            .map(|i| att(&format!("n{i:05}"), SUBNET_A, Phase::Ready))
+            .collect();
+        let s = node_eni_status(&ne, &plan(many.len()), &many, at(10));
+        assert_eq!(s.attachments.len(), MAX_STATUS_ATTACHMENTS);
+        assert_eq!(s.ready_count, 1005, "counts cover every attachment");
+        assert_eq!(cond(&s, condition::ATTACHMENTS_TRUNCATED).0, "True");
+        ne.status = Some(s);
+        let s = node_eni_status(&ne, &plan(1), &many[..1], at(20));
+        assert_eq!(s.attachments.len(), 1);
+        assert!(find(&s.conditions, condition::ATTACHMENTS_TRUNCATED).is_none());
+    }
+
+    #[test]
+    fn no_truncated_condition_when_never_truncated() {
+        let ne = node_eni(serde_json::json!({}));
+        let s = node_eni_status(&ne, &plan(1), &[att("n1", SUBNET_A, Phase::Ready)], at(10));
+        assert!(find(&s.conditions, condition::ATTACHMENTS_TRUNCATED).is_none());
+    }
+
+    #[test]
+    fn unchanged_world_later_needs_no_write() {
+        let mut ne = node_eni(serde_json::json!({}));
+        let atts = [att("n1", SUBNET_A, Phase::Ready)];
+        let first = node_eni_status(&ne, &plan(1), &atts, at(10));
+        assert!(status_changed(ne.status.as_ref(), &first));
+        ne.status = Some(first);
+        let again = node_eni_status(&ne, &plan(1), &atts, at(500));
+        assert!(!status_changed(ne.status.as_ref(), &again));
+    }
+
+    #[test]
+    fn a_flip_writes_and_moves_only_that_conditions_time() {
+        let mut ne = node_eni(serde_json::json!({}));
+        let mut atts = [att("n1", SUBNET_A, Phase::Attached)];
+        ne.status = Some(node_eni_status(&ne, &plan(1), &atts, at(10)));
+        atts[0].status.as_mut().expect("status").phase = Some(Phase::Ready);
+        let s = node_eni_status(&ne, &plan(1), &atts, at(20));
+        assert!(status_changed(ne.status.as_ref(), &s));
+        let t = |t: &str| {
+            find(&s.conditions, t)
+                .expect("set")
+                .last_transition_time
+                .clone()
+        };
+        assert_eq!(t(condition::READY), time(20));
+        assert_eq!(t(condition::PROGRESSING), time(20));
+        assert_eq!(t(condition::DEGRADED), time(10));
     }
 }
