@@ -14,11 +14,14 @@ use std::path::{Path, PathBuf};
 
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use kube::{Client, CustomResourceExt};
-use multi_eni_api::{NodeEni, crds};
+use multi_eni_api::{EniAttachment, NodeEni, crds};
 use multi_eni_kube_double::{ApiServer, ApiServerHandle, ServerConfig};
 use multi_eni_kube_env::{KubeEnv, apply_crds};
 use serde_json::{Value, json};
-use support::{expected_lines, fixtures, load, schema_of};
+use support::{
+    attachment, expected_lines, fixtures, load, malformed_attachments, schema_of,
+    valid_attachment_spec,
+};
 
 /// One API server under test: how to reach it with kube-rs and with kubectl.
 struct Server {
@@ -96,8 +99,14 @@ fn node_enis(client: &Client) -> Api<DynamicObject> {
     Api::all_with(client.clone(), &ApiResource::erase::<NodeEni>(&()))
 }
 
+/// Creates a NodeENI.
 async fn create(server: &Server, obj: &Value) -> Answer {
-    let api = node_enis(&server.client);
+    create_as(server, &ApiResource::erase::<NodeEni>(&()), obj).await
+}
+
+/// Creates a cluster-scoped object of `resource`.
+async fn create_as(server: &Server, resource: &ApiResource, obj: &Value) -> Answer {
+    let api: Api<DynamicObject> = Api::all_with(server.client.clone(), resource);
     let object: DynamicObject = serde_json::from_value(obj.clone()).expect("a NodeENI object");
     match api.create(&PostParams::default(), &object).await {
         Ok(created) => {
@@ -159,11 +168,11 @@ async fn delete_if_present(server: &Server, name: &str) {
 }
 
 /// The answer a 422 for these field errors carries, worded by `crd-schema`.
-fn refusal(name: &str, invalid: &multi_eni_crd_schema::Invalid) -> Answer {
+fn refusal(kind: &str, name: &str, invalid: &multi_eni_crd_schema::Invalid) -> Answer {
     Answer::Refused {
         code: 422,
         reason: "Invalid".to_owned(),
-        message: invalid.message("NodeENI", "networking.k8s.aws", name),
+        message: invalid.message(kind, "networking.k8s.aws", name),
         causes: invalid
             .causes
             .iter()
@@ -240,7 +249,7 @@ async fn malformed_fixtures_are_refused_with_the_expected_lines_by_both_servers_
         if lines != expected {
             differences.push(format!("{}: crd-schema says {lines:#?}", path.display()));
         }
-        let want = refusal(name, &invalid);
+        let want = refusal("NodeENI", name, &invalid);
         let mut kubectl_err = Vec::new();
         for server in servers.both() {
             let got = create(server, &obj).await;
@@ -383,6 +392,51 @@ async fn label_selectors_with_bad_keys_or_values_are_refused_alike_by_both_serve
             differences.push(format!(
                 "{selector:?}:\n  kube-apiserver {real:?}\n  double         {double:?}"
             ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eniattachments_are_admitted_alike_by_both_servers_and_crd_schema() {
+    let servers = Servers::start().await;
+    let schema = schema_of(EniAttachment::crd());
+    let resource = ApiResource::erase::<EniAttachment>(&());
+    let mut valid = attachment(valid_attachment_spec());
+    valid["metadata"]["name"] = json!("real-admission-valid");
+    let mut admitted = valid.clone();
+    schema
+        .admit(&mut admitted, None)
+        .expect("crd-schema admits it");
+    let want = Answer::Accepted {
+        spec: admitted["spec"].clone(),
+    };
+    for server in servers.both() {
+        assert_eq!(
+            create_as(server, &resource, &valid).await,
+            want,
+            "{}",
+            server.what
+        );
+    }
+    let mut differences = Vec::new();
+    for (what, spec, expected) in malformed_attachments() {
+        let mut obj = attachment(spec);
+        obj["metadata"]["name"] = json!("real-admission-bad");
+        let invalid = schema
+            .admit(&mut obj.clone(), None)
+            .expect_err(&format!("{what}: crd-schema must refuse"));
+        let lines: Vec<String> = invalid.causes.iter().map(|c| c.message.clone()).collect();
+        assert_eq!(lines, expected, "{what}");
+        let want = refusal("ENIAttachment", "real-admission-bad", &invalid);
+        for server in servers.both() {
+            let got = create_as(server, &resource, &obj).await;
+            if got != want {
+                differences.push(format!(
+                    "{}: {what}:\n  got  {got:?}\n  want {want:?}",
+                    server.what
+                ));
+            }
         }
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));

@@ -10,7 +10,10 @@ use kube::CustomResourceExt;
 use multi_eni_api::{EniAttachment, NodeEni};
 use multi_eni_crd_schema::CrdSchema;
 use serde_json::{Value, json};
-use support::{expected_lines, fixtures, load, schema_of};
+use support::{
+    attachment, expected_lines, fixtures, load, malformed_attachments, schema_of,
+    valid_attachment_spec,
+};
 
 fn admit(schema: &CrdSchema, mut obj: Value) -> Result<Value, Vec<String>> {
     schema
@@ -86,16 +89,6 @@ fn unknown_spec_fields_are_pruned_like_a_real_cluster() {
     assert_eq!(admitted.pruned, vec!["spec.subnetId".to_owned()]);
 }
 
-fn attachment(spec: Value) -> Value {
-    json!({"apiVersion": "networking.k8s.aws/v1alpha1", "kind": "ENIAttachment", "metadata": {"name": "a"}, "spec": spec})
-}
-
-fn valid_attachment_spec() -> Value {
-    json!({"nodeENI": "storage", "nodeName": "ip-10-0-1-7.ec2.internal", "instanceID": "i-0123456789abcdef0",
-        "subnetID": "subnet-0123456789abcdef0", "securityGroupIDs": ["sg-01234567"], "deviceIndex": 1,
-        "mtu": 9001, "dpdk": {"driver": "vfio-pci"}, "sriov": {"resourceName": "intel.com/sriov_test_1", "pciAddress": "0000:00:07.0"}})
-}
-
 #[test]
 fn an_eniattachment_as_the_controller_writes_it_is_accepted() {
     let schema = schema_of(EniAttachment::crd());
@@ -109,55 +102,10 @@ fn an_eniattachment_as_the_controller_writes_it_is_accepted() {
 #[test]
 fn malformed_eniattachments_are_refused() {
     let schema = schema_of(EniAttachment::crd());
-    let cases: Vec<(&str, Value, &str)> = vec![
-        (
-            "instanceID",
-            json!("i-xyz"),
-            "spec.instanceID: Invalid value: \"i-xyz\": spec.instanceID in body should match '^i-([0-9a-f]{8}|[0-9a-f]{17})$'",
-        ),
-        (
-            "securityGroupIDs",
-            json!([]),
-            "spec.securityGroupIDs: Invalid value: []: spec.securityGroupIDs in body should have at least 1 items",
-        ),
-        (
-            "nodeName",
-            json!("Node_1"),
-            "spec.nodeName: Invalid value: \"Node_1\": spec.nodeName in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'",
-        ),
-        (
-            "networkCardIndex",
-            json!(32),
-            "spec.networkCardIndex: Invalid value: 32: spec.networkCardIndex in body should be less than or equal to 31",
-        ),
-        (
-            "mtu",
-            json!(100),
-            "spec.mtu: Invalid value: 100: spec.mtu in body should be greater than or equal to 576",
-        ),
-        (
-            "sriov",
-            json!({"resourceName": "x".repeat(254)}),
-            "spec.sriov.resourceName: Too long: may not be more than 253 bytes",
-        ),
-        (
-            "dpdk",
-            json!({"driver": "e1000"}),
-            "spec.dpdk.driver: Unsupported value: \"e1000\": supported values: \"vfio-pci\", \"igb_uio\", \"uio_pci_generic\"",
-        ),
-    ];
-    for (field, value, expected) in cases {
-        let mut spec = valid_attachment_spec();
-        spec[field] = value;
-        let errors = admit(&schema, attachment(spec)).expect_err(field);
-        assert_eq!(errors, vec![expected.to_owned()], "{field}");
+    for (what, spec, expected) in malformed_attachments() {
+        let errors = admit(&schema, attachment(spec)).expect_err(what);
+        assert_eq!(errors, expected, "{what}");
     }
-    let mut spec = valid_attachment_spec();
-    spec.as_object_mut().expect("object").remove("subnetID");
-    assert_eq!(
-        admit(&schema, attachment(spec)).expect_err("missing"),
-        vec!["spec.subnetID: Required value".to_owned()]
-    );
 }
 
 #[test]

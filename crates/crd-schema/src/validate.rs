@@ -49,7 +49,7 @@ pub(crate) fn validate(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldEr
     match v {
         Value::String(s) => check_string(node, s, v, path, out),
         Value::Number(_) => check_number(node, v, path, out),
-        Value::Array(items) => check_array(node, items, v, path, out),
+        Value::Array(items) => check_array(node, items, path, out),
         Value::Object(map) => {
             for req in &node.required {
                 if !map.contains_key(req) {
@@ -60,9 +60,10 @@ pub(crate) fn validate(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldEr
             if let Some(min) = node.min_properties
                 && n < min
             {
+                // kube-openapi's TooFewProperties carries the count, not the object.
                 out.push(in_body(
                     path,
-                    v,
+                    &Value::from(map.len()),
                     &format!("should have at least {min} properties"),
                 ));
             }
@@ -155,7 +156,7 @@ fn check_number(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) {
     }
 }
 
-fn check_array(node: &Node, items: &[Value], v: &Value, path: &str, out: &mut Vec<FieldError>) {
+fn check_array(node: &Node, items: &[Value], path: &str, out: &mut Vec<FieldError>) {
     let n = items.len() as u64;
     if let Some(max) = node.max_items
         && n > max
@@ -165,9 +166,10 @@ fn check_array(node: &Node, items: &[Value], v: &Value, path: &str, out: &mut Ve
     if let Some(min) = node.min_items
         && n < min
     {
+        // kube-openapi's TooFewItems carries the count, not the array.
         out.push(in_body(
             path,
-            v,
+            &Value::from(items.len()),
             &format!("should have at least {min} items"),
         ));
     }

@@ -136,7 +136,7 @@ fn each_constraint_is_reported_with_the_apiserver_line() {
         ),
         (
             json!({"name": "ab", "tags": []}),
-            "spec.tags: Invalid value: []: spec.tags in body should have at least 1 items",
+            "spec.tags: Invalid value: 0: spec.tags in body should have at least 1 items",
             false,
         ),
         (
