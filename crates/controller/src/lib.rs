@@ -9,7 +9,9 @@
 //!   ENIAttachments to create, update in place, and delete, plus problems for conditions and
 //!   Events. [`plan::finalizer_step`] handles the NodeENI's finalizers.
 //! * **Lifecycle** ([`plan::next_step`]): one ENIAttachment + what a describe showed → one step.
-//!   [`plan::on_error`] says what a failed EC2 call means for the next one.
+//!   [`plan::on_error`] says what a failed EC2 call means for the next one;
+//!   [`plan::Observed::fold`] folds a successful call's result in, so the next step needs no
+//!   describe.
 //! * **Status** ([`plan::node_eni_status`]): the NodeENI status from its ENIAttachments, and
 //!   [`plan::status_changed`] so nothing is written when nothing changed.
 //!

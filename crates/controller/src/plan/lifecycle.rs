@@ -2,11 +2,13 @@
 //!
 //! Each call computes the status the attachment should have given what was observed (phase, the
 //! ENI's IDs, the device index chosen, timers, the Ready condition) and the action that follows.
-//! When that status differs from the stored one the step is [`Step::Persist`], and only once it
-//! is stored does the same call return the EC2 action. So every intent — "I am about to create
-//! with token n", "I am about to attach at index 3", "I detached at 12:00" — is durable before
-//! the call it announces, and a controller killed anywhere resumes from status, never guessing.
-//! See the table in the crate docs.
+//! When that status differs from the stored one the step is [`Step::Persist`], carrying the
+//! status and the EC2 call it announces, which the shell makes only after the write succeeded.
+//! So every intent — "I am about to create with token n", "I am about to attach at index 3", "I
+//! detached at 12:00" — is durable before the call, and a controller killed anywhere resumes from
+//! status, never guessing. Deciding again from the stored status gives the same call (or, for a
+//! forced detach, waits a timeout), so a write whose call was lost is repeated, not skipped. See
+//! the table in the crate docs.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -139,6 +141,8 @@ pub enum WaitReason {
     Detaching,
     /// The instance is gone and what was left is cleaned up: terminal.
     InstanceGone,
+    /// The object has no UID (it was never stored): there is nothing to tag an ENI with.
+    NotStored,
 }
 
 /// One EC2 call. Requests are ready to send; `network_interface_id` names the ENI acted on.
@@ -397,7 +401,29 @@ fn ready_condition(d: &Draft<'_>, then: &Then) -> (bool, &'static str, String) {
             reason::RECONCILING,
             format!("attached at device index {index}; waiting for the node agent"),
         ),
-        (p, _) => (false, reason::RECONCILING, format!("{p}")),
+        (p, then) => (false, reason::RECONCILING, progress(d, p, then, index)),
+    }
+}
+
+/// What a phase on its way is doing, for the Ready condition's message.
+fn progress(d: &Draft<'_>, p: Phase, then: &Then, index: i32) -> String {
+    let eni = d.s.eni_id.as_deref().unwrap_or("the ENI");
+    let spec = &d.att.spec;
+    match (p, then) {
+        (Phase::Attaching, _) => format!(
+            "attaching {eni} to {} at device index {index}",
+            spec.instance_id
+        ),
+        (
+            Phase::Detaching,
+            Then::Wait(Wait {
+                reason: WaitReason::AgentRelease,
+                ..
+            }),
+        ) => "waiting for the node agent to release the interface".to_owned(),
+        (Phase::Detaching, _) => format!("detaching {eni}"),
+        (Phase::Deleting, _) => format!("deleting {eni}"),
+        _ => format!("creating the ENI in {}", spec.subnet_id),
     }
 }
 
@@ -426,6 +452,9 @@ fn decide(d: &mut Draft<'_>) -> Then {
 
 /// No ENI seen: create one, or wait for one just created to show up.
 fn missing_eni(d: &mut Draft<'_>) -> Then {
+    if d.att.uid().is_none_or(|u| u.is_empty()) {
+        return Then::wait(WaitReason::NotStored, None);
+    }
     let creating = matches!(d.phase(), Phase::Creating | Phase::Attaching);
     let young = d.since(d.s.phase_since.as_ref()) < d.cfg.visibility_grace;
     if d.s.eni_id.is_some() && creating && young {

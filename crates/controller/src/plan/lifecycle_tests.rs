@@ -869,3 +869,11 @@ fn released_agent_lets_deletion_detach_and_delete_in_two_calls() {
     assert_eq!(w.run(), Step::DropFinalizer);
     assert_eq!(w.calls.len(), 2, "detach and delete only: {:?}", w.calls);
 }
+
+#[test]
+fn object_without_uid_creates_nothing() {
+    let mut w = World::new();
+    w.att.metadata.uid = None;
+    assert_eq!(w.wait(), WaitReason::NotStored);
+    assert!(w.calls.is_empty());
+}

@@ -12,6 +12,7 @@
 mod device_index;
 mod finalizer;
 mod fleet;
+mod fold;
 mod lifecycle;
 mod lookups;
 mod nodes;
@@ -27,6 +28,7 @@ mod fixtures;
 pub use device_index::IndexChoice;
 pub use finalizer::{FinalizerStep, finalizer_step};
 pub use fleet::{FleetInput, Plan, plan};
+pub use fold::Ec2Outcome;
 pub use lifecycle::{
     Ec2Action, InstanceSeen, InstanceView, LifecycleConfig, Observed, Step, Wait, WaitReason,
     client_token, next_step,
