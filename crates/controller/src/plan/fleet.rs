@@ -719,6 +719,43 @@ mod tests {
     }
 
     #[test]
+    fn unresolved_security_group_keeps_existing_attachments_untouched() {
+        let mut f = Fleet::new(node_eni(serde_json::json!({})));
+        f.add_node("n1", "i-00000001", AZ_A);
+        f.apply();
+        f.groups[0].1 = Err(LookupError::NotFound {
+            what: "security group",
+            key: SG_1.into(),
+        });
+        let p = f.plan();
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(p.desired, 1);
+        assert_eq!(
+            reasons(&p),
+            vec![(reason::SECURITY_GROUP_NOT_FOUND, Severity::Degraded)]
+        );
+    }
+
+    #[test]
+    fn resolved_subnets_proceed_while_another_name_fails() {
+        let mut f = Fleet::new(node_eni(serde_json::json!({})));
+        f.add_node("n1", "i-00000001", AZ_A);
+        f.subnets.push((
+            multi_eni_api::SubnetRef::Name("missing".into()),
+            Err(LookupError::NotFound {
+                what: "subnet",
+                key: "missing".into(),
+            }),
+        ));
+        let p = f.plan();
+        assert_eq!(names(&p), vec![("n1".into(), SUBNET_A.into(), 1)]);
+        assert_eq!(
+            reasons(&p),
+            vec![(reason::SUBNET_NOT_FOUND, Severity::Degraded)]
+        );
+    }
+
+    #[test]
     fn deleted_node_eni_deletes_every_live_attachment_and_creates_nothing() {
         let mut f = Fleet::new(node_eni(serde_json::json!({})));
         f.add_node("n1", "i-00000001", AZ_A);
