@@ -157,6 +157,7 @@ impl CrdSchema {
         prune_default::prune_and_default(&self.root, obj, "", true, &mut pruned);
         let mut causes = Vec::new();
         validate::validate(&self.root, obj, "", &mut causes);
+        validate::list_duplicates(&self.root, obj, "", &mut causes);
         if self.has_cel {
             if causes.iter().any(blocks_cel) {
                 causes.push(FieldError::cel_not_checked());

@@ -41,64 +41,82 @@ pub(crate) fn validate(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldEr
         return;
     }
 
+    // kube-openapi's validators in their order: string, format, number, array, enum, object.
+    match v {
+        Value::String(s) => check_string(node, s, v, path, out),
+        Value::Number(_) => check_number(node, v, path, out),
+        Value::Array(items) => check_array(node, items, path, out),
+        Value::Object(_) | Value::Bool(_) | Value::Null => {}
+    }
     if let Some(allowed) = &node.enumeration
         && !allowed.contains(v)
     {
         out.push(FieldError::not_supported(path, v, allowed));
     }
-    match v {
-        Value::String(s) => check_string(node, s, v, path, out),
-        Value::Number(_) => check_number(node, v, path, out),
-        Value::Array(items) => check_array(node, items, path, out),
-        Value::Object(map) => {
-            for req in &node.required {
-                if !map.contains_key(req) {
-                    out.push(FieldError::required(&join(path, req)));
-                }
-            }
-            let n = map.len() as u64;
-            if let Some(min) = node.min_properties
-                && n < min
-            {
-                // kube-openapi's TooFewProperties carries the count, not the object.
-                out.push(in_body(
-                    path,
-                    &Value::from(map.len()),
-                    &format!("should have at least {min} properties"),
-                ));
-            }
-            if let Some(max) = node.max_properties
-                && n > max
-            {
-                out.push(FieldError::too_many(path, map.len(), max));
-            }
-            for (key, child) in map {
-                let root_meta =
-                    path.is_empty() && matches!(key.as_str(), "apiVersion" | "kind" | "metadata");
-                if root_meta {
-                    continue;
-                }
-                if let Some(schema) = node.properties.get(key) {
-                    validate(schema, child, &join(path, key), out);
-                } else if let Additional::Schema(Some(schema)) = &node.additional {
-                    // kube-openapi names map entries with a dot: `spec.nodeSelector.ng`.
-                    validate(schema, child, &join(path, key), out);
-                }
+    if let Value::Object(map) = v {
+        check_object(node, map, path, out);
+    }
+}
+
+/// kube-openapi's object validator: property counts, then map entries (additionalProperties),
+/// then declared properties, then `required`. (kube-openapi walks declared properties in Go map
+/// order, so a real server lists errors of sibling properties in no fixed order; we take the
+/// object's key order.)
+fn check_object(
+    node: &Node,
+    map: &serde_json::Map<String, Value>,
+    path: &str,
+    out: &mut Vec<FieldError>,
+) {
+    let n = map.len() as u64;
+    if let Some(min) = node.min_properties
+        && n < min
+    {
+        // kube-openapi's TooFewProperties carries the count, not the object.
+        out.push(in_body(
+            path,
+            &Value::from(map.len()),
+            &format!("should have at least {min} properties"),
+        ));
+    }
+    if let Some(max) = node.max_properties
+        && n > max
+    {
+        out.push(FieldError::too_many(path, map.len(), max));
+    }
+    let fields = map.iter().filter(|(key, _)| {
+        // The root's apiVersion, kind and metadata are validated as ObjectMeta, not here.
+        !(path.is_empty() && matches!(key.as_str(), "apiVersion" | "kind" | "metadata"))
+    });
+    if let Additional::Schema(Some(schema)) = &node.additional {
+        for (key, child) in fields.clone() {
+            if !node.properties.contains_key(key) {
+                // kube-openapi names map entries with a dot: `spec.nodeSelector.ng`.
+                validate(schema, child, &join(path, key), out);
             }
         }
-        Value::Bool(_) | Value::Null => {}
+    }
+    for (key, child) in fields {
+        if let Some(schema) = node.properties.get(key) {
+            validate(schema, child, &join(path, key), out);
+        }
+    }
+    for req in &node.required {
+        if !map.contains_key(req) {
+            out.push(FieldError::required(&join(path, req)));
+        }
     }
 }
 
 fn check_string(node: &Node, s: &str, v: &Value, path: &str, out: &mut Vec<FieldError>) {
     // kube-openapi counts characters (runes), not bytes.
     let len = s.chars().count() as u64;
+    // kube-openapi's string validator reports only the first of these that fails.
     if let Some(max) = node.max_length
         && len > max
     {
         out.push(FieldError::too_long(path, max));
-    }
-    if let Some(min) = node.min_length
+    } else if let Some(min) = node.min_length
         && len < min
     {
         out.push(in_body(
@@ -106,8 +124,7 @@ fn check_string(node: &Node, s: &str, v: &Value, path: &str, out: &mut Vec<Field
             v,
             &format!("should be at least {min} chars long"),
         ));
-    }
-    if let Some((pattern, re)) = &node.pattern
+    } else if let Some((pattern, re)) = &node.pattern
         && !re.is_match(s)
     {
         out.push(in_body(path, v, &format!("should match '{pattern}'")));
@@ -156,13 +173,14 @@ fn check_number(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) {
     }
 }
 
+/// kube-openapi's slice validator: the items, then minItems, then maxItems.
 fn check_array(node: &Node, items: &[Value], path: &str, out: &mut Vec<FieldError>) {
-    let n = items.len() as u64;
-    if let Some(max) = node.max_items
-        && n > max
-    {
-        out.push(FieldError::too_many(path, items.len(), max));
+    if let Some(schema) = &node.items {
+        for (i, item) in items.iter().enumerate() {
+            validate(schema, item, &format!("{path}[{i}]"), out);
+        }
     }
+    let n = items.len() as u64;
     if let Some(min) = node.min_items
         && n < min
     {
@@ -173,6 +191,41 @@ fn check_array(node: &Node, items: &[Value], path: &str, out: &mut Vec<FieldErro
             &format!("should have at least {min} items"),
         ));
     }
+    if let Some(max) = node.max_items
+        && n > max
+    {
+        out.push(FieldError::too_many(path, items.len(), max));
+    }
+}
+
+/// apiextensions-apiserver's `ValidateListSetsAndMaps`, a pass of its own after the OpenAPI
+/// validation: duplicates in `x-kubernetes-list-type: set` and `map` lists.
+pub(crate) fn list_duplicates(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) {
+    match v {
+        Value::Array(items) => {
+            duplicates_in(node, items, path, out);
+            if let Some(schema) = &node.items {
+                for (i, item) in items.iter().enumerate() {
+                    list_duplicates(schema, item, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        Value::Object(map) => {
+            for (key, child) in map {
+                let schema = node.properties.get(key).or(match &node.additional {
+                    Additional::Schema(Some(schema)) => Some(schema),
+                    _ => None,
+                });
+                if let Some(schema) = schema {
+                    list_duplicates(schema, child, &join(path, key), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn duplicates_in(node: &Node, items: &[Value], path: &str, out: &mut Vec<FieldError>) {
     let unique = node.unique_items || node.list_type.as_deref() == Some("set");
     if unique {
         for (i, item) in items.iter().enumerate() {
@@ -198,11 +251,6 @@ fn check_array(node: &Node, items: &[Value], path: &str, out: &mut Vec<FieldErro
                     &Value::Object(shown_key),
                 ));
             }
-        }
-    }
-    if let Some(schema) = &node.items {
-        for (i, item) in items.iter().enumerate() {
-            validate(schema, item, &format!("{path}[{i}]"), out);
         }
     }
 }
