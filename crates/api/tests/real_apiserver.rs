@@ -441,3 +441,37 @@ async fn eniattachments_are_admitted_alike_by_both_servers_and_crd_schema() {
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_labels_are_refused_alike_by_both_servers_metadata_before_spec() {
+    let servers = Servers::start().await;
+    let long_value = "v".repeat(64);
+    let cases = [
+        json!({"a..b/x": "ok"}),
+        json!({"app": "-web"}),
+        json!({"/app": "x"}),
+        json!({"a/b/c": "x"}),
+        json!({"app": long_value}),
+    ];
+    let mut differences = Vec::new();
+    for (i, labels) in cases.iter().enumerate() {
+        let mut obj = named(&format!("labels-{i}"));
+        obj["metadata"]["labels"] = labels.clone();
+        if i == 1 {
+            // With a spec error too: one 422, the metadata's cause first.
+            obj["spec"]["deviceIndex"] = json!(0);
+        }
+        let real = create(&servers.real, &obj).await;
+        assert!(
+            matches!(&real, Answer::Refused { code: 422, .. }),
+            "{labels}: {real:?}"
+        );
+        let double = create(&servers.double, &obj).await;
+        if real != double {
+            differences.push(format!(
+                "{labels}:\n  kube-apiserver {real:?}\n  double         {double:?}"
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

@@ -1,6 +1,6 @@
-//! What every write must pass before it is stored: object-name rules (kube's ObjectMeta
-//! validation), and for custom resources the CRD schema (prune, default, OpenAPI and CEL
-//! validation, via `multi-eni-crd-schema`).
+//! What every write must pass before it is stored: object-name and label rules (kube's ObjectMeta
+//! validation, via `multi-eni-k8s-names`), and for custom resources the CRD schema (prune,
+//! default, OpenAPI and CEL validation, via `multi-eni-crd-schema`).
 
 use rand::Rng;
 use serde_json::Value;
@@ -69,39 +69,69 @@ pub fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
     Err(ApiError::invalid(&rt.kind, &rt.group, name, causes))
 }
 
-/// Runs the CRD schema on a custom object. Returns the pruned paths (for `Warning` headers) or the
-/// 422 kube-apiserver would send.
-pub fn admit_schema(
+/// kube's `ValidateLabels` on `metadata.labels`: every problem of every key and value is an
+/// Invalid cause on `metadata.labels` carrying the bad key or value.
+pub fn label_causes(obj: &Value) -> Vec<Cause> {
+    let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) else {
+        return vec![];
+    };
+    let invalid = |bad: &str, why: String| {
+        Cause::new(
+            "metadata.labels",
+            "FieldValueInvalid",
+            format!("Invalid value: {bad:?}: {why}"),
+        )
+    };
+    let mut causes = Vec::new();
+    for (key, value) in labels {
+        causes.extend(
+            multi_eni_k8s_names::label_key(key)
+                .into_iter()
+                .map(|why| invalid(key, why)),
+        );
+        // A label value that is no string never gets here: decoding ObjectMeta refuses it.
+        let value = value.as_str().unwrap_or_default();
+        causes.extend(
+            multi_eni_k8s_names::label_value(value)
+                .into_iter()
+                .map(|why| invalid(value, why)),
+        );
+    }
+    causes
+}
+
+/// What kube-apiserver checks of an object on create and update after its name: the labels
+/// (every kind), then for custom resources the CRD schema. Returns the pruned paths (for
+/// `Warning` headers) or the one 422 listing every cause, metadata first, as kube-apiserver
+/// sends it.
+pub fn admit_object(
     rt: &ResourceType,
     obj: &mut Value,
     old: Option<&Value>,
 ) -> Result<Vec<String>, ApiError> {
-    let Some(schema) = &rt.schema else {
-        return Ok(vec![]);
-    };
+    let mut causes = label_causes(obj);
+    let mut pruned = Vec::new();
+    if let Some(schema) = &rt.schema {
+        match schema.admit(obj, old) {
+            Ok(admitted) => pruned = admitted.pruned,
+            Err(invalid) => causes.extend(invalid.causes.iter().map(|c| {
+                let body = c
+                    .message
+                    .strip_prefix(&format!("{}: ", c.field))
+                    .unwrap_or(&c.message)
+                    .to_string();
+                Cause::new(c.field.clone(), c.reason(), body)
+            })),
+        }
+    }
+    if causes.is_empty() {
+        return Ok(pruned);
+    }
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    match schema.admit(obj, old) {
-        Ok(admitted) => Ok(admitted.pruned),
-        Err(invalid) => {
-            let causes = invalid
-                .causes
-                .iter()
-                .map(|c| {
-                    let body = c
-                        .message
-                        .strip_prefix(&format!("{}: ", c.field))
-                        .unwrap_or(&c.message)
-                        .to_string();
-                    Cause::new(c.field.clone(), c.reason(), body)
-                })
-                .collect();
-            Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes))
-        }
-    }
+        .unwrap_or("");
+    Err(ApiError::invalid(&rt.kind, &rt.group, name, causes))
 }
 
 #[cfg(test)]
@@ -145,6 +175,47 @@ mod tests {
         let details = err.details.expect("causes");
         assert_eq!(details["causes"][0]["field"], "metadata.name");
         assert_eq!(details["causes"][0]["reason"], "FieldValueInvalid");
+    }
+
+    #[test]
+    fn bad_label_keys_and_values_are_refused_on_any_kind() {
+        let rt = crate::builtin::builtin_resources()
+            .into_iter()
+            .find(|r| r.plural == "nodes")
+            .expect("nodes");
+        let mut ok = serde_json::json!({"metadata": {"name": "n", "labels": {"networking.k8s.aws/node": "ip-10-0-0-1.ec2.internal", "empty": ""}}});
+        assert_eq!(
+            admit_object(&rt, &mut ok, None).expect("valid labels"),
+            Vec::<String>::new()
+        );
+        let mut bad = serde_json::json!({"metadata": {"name": "n", "labels": {"a..b/x": "ok", "app": "-web"}}});
+        let err = admit_object(&rt, &mut bad, None).expect_err("bad labels");
+        assert_eq!(err.code, 422);
+        let causes = err.details.expect("causes")["causes"].clone();
+        let messages: Vec<&str> = causes
+            .as_array()
+            .expect("causes")
+            .iter()
+            .map(|c| c["message"].as_str().expect("message"))
+            .collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].starts_with(
+                "Invalid value: \"a..b/x\": prefix part a lowercase RFC 1123 subdomain"
+            ),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].starts_with("Invalid value: \"-web\": a valid label must be"),
+            "{messages:?}"
+        );
+        assert!(
+            causes
+                .as_array()
+                .expect("causes")
+                .iter()
+                .all(|c| c["field"] == "metadata.labels")
+        );
     }
 
     #[test]

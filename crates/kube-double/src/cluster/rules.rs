@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::subject;
-use crate::admission::{admit_schema, check_name, generate_name, invalid_field};
+use crate::admission::{admit_object, check_name, generate_name, invalid_field};
 use crate::conversion::to_storage;
 use crate::crd;
 use crate::meta::{finalizers, is_deleting, meta_str, now_ts};
@@ -116,7 +116,7 @@ fn admit(
     old: Option<&Value>,
     strict: bool,
 ) -> Result<Vec<String>, ApiError> {
-    let unknown: Vec<String> = admit_schema(rt, obj, old)?
+    let unknown: Vec<String> = admit_object(rt, obj, old)?
         .iter()
         .map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.')))
         .collect();
