@@ -475,3 +475,22 @@ async fn bad_labels_are_refused_alike_by_both_servers_metadata_before_spec() {
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_name_and_a_bad_spec_are_one_422_on_both_servers() {
+    let servers = Servers::start().await;
+    let mut obj = named("a..b");
+    obj["metadata"]["labels"] = json!({"app": "-web"});
+    obj["spec"]["deviceIndex"] = json!(0);
+    let real = create(&servers.real, &obj).await;
+    let Answer::Refused { causes, .. } = &real else {
+        panic!("accepted: {real:?}")
+    };
+    let fields: Vec<&str> = causes.iter().map(|(f, _, _)| f.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["metadata.name", "metadata.labels", "spec.deviceIndex"],
+        "{real:?}"
+    );
+    assert_eq!(create(&servers.double, &obj).await, real);
+}

@@ -23,7 +23,7 @@ pub fn generate_name(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
     // kube keeps 58 bytes of the prefix. Inside a multi-byte character, keep all of it: the
-    // name is no DNS name either way, and check_name says so (kube's byte cut does the same).
+    // name is no DNS name either way, and admit_object says so (kube's byte cut does the same).
     let cut = (58.min(prefix.len())..=prefix.len())
         .find(|i| prefix.is_char_boundary(*i))
         .unwrap_or(prefix.len());
@@ -50,13 +50,9 @@ pub fn invalid_field(
     )
 }
 
-/// The 422 for a bad `metadata.name`: one cause per problem, as kube-apiserver lists them.
-pub fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
-    let problems = name_problems(name, rt.is_namespace());
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let causes = problems
+/// kube's `ValidateObjectMeta` on `metadata.name`: one Invalid cause per problem.
+fn name_causes(rt: &ResourceType, name: &str) -> Vec<Cause> {
+    name_problems(name, rt.is_namespace())
         .into_iter()
         .map(|why| {
             Cause::new(
@@ -65,8 +61,7 @@ pub fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
                 format!("Invalid value: {name:?}: {why}"),
             )
         })
-        .collect();
-    Err(ApiError::invalid(&rt.kind, &rt.group, name, causes))
+        .collect()
 }
 
 /// kube's `ValidateLabels` on `metadata.labels`: every problem of every key and value is an
@@ -100,16 +95,25 @@ pub fn label_causes(obj: &Value) -> Vec<Cause> {
     causes
 }
 
-/// What kube-apiserver checks of an object on create and update after its name: the labels
-/// (every kind), then for custom resources the CRD schema. Returns the pruned paths (for
-/// `Warning` headers) or the one 422 listing every cause, metadata first, as kube-apiserver
-/// sends it.
+/// What kube-apiserver checks of an object on create (`old` is `None`) and update: the name (on
+/// create; names never change), the labels (every kind), then for custom resources the CRD
+/// schema. Returns the pruned paths (for `Warning` headers) or the one 422 listing every cause,
+/// metadata first, as kube-apiserver sends it.
 pub fn admit_object(
     rt: &ResourceType,
     obj: &mut Value,
     old: Option<&Value>,
 ) -> Result<Vec<String>, ApiError> {
-    let mut causes = label_causes(obj);
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let mut causes = match old {
+        None => name_causes(rt, &name),
+        Some(_) => Vec::new(),
+    };
+    causes.extend(label_causes(obj));
     let mut pruned = Vec::new();
     if let Some(schema) = &rt.schema {
         match schema.admit(obj, old) {
@@ -127,11 +131,7 @@ pub fn admit_object(
     if causes.is_empty() {
         return Ok(pruned);
     }
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    Err(ApiError::invalid(&rt.kind, &rt.group, name, causes))
+    Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes))
 }
 
 #[cfg(test)]
@@ -166,7 +166,8 @@ mod tests {
             .into_iter()
             .find(|r| r.plural == "nodes")
             .expect("nodes");
-        let err = check_name(&rt, "a..b").expect_err("a..b is no DNS subdomain");
+        let mut obj = serde_json::json!({"metadata": {"name": "a..b"}});
+        let err = admit_object(&rt, &mut obj, None).expect_err("a..b is no DNS subdomain");
         assert_eq!(err.code, 422);
         assert_eq!(
             err.message,

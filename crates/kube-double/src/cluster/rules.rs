@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::subject;
-use crate::admission::{admit_object, check_name, generate_name, invalid_field};
+use crate::admission::{admit_object, generate_name, invalid_field};
 use crate::conversion::to_storage;
 use crate::crd;
 use crate::meta::{finalizers, is_deleting, meta_str, now_ts};
@@ -158,7 +158,6 @@ pub(super) fn new_object(
             }
         },
     };
-    check_name(rt, &name)?;
     let m = &mut obj["metadata"];
     m["name"] = json!(name);
     m["uid"] = json!(uuid::Uuid::new_v4().to_string());
