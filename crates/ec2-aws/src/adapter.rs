@@ -14,7 +14,7 @@ use aws_sdk_ec2::types as sdk;
 use multi_eni_ec2::{
     AttachEni, AttachResult, BucketId, CreateEni, DescribeQuery, DetachEni, Ec2, Ec2Error,
     EniAttributeChange, Instance, InstanceTypeLimits, NetworkInterface, Op, Page, RateLimiter,
-    SecurityGroup, Subnet, attach_conflict,
+    SecurityGroup, Subnet, attach_conflict, delete_conflict,
 };
 use tokio::time::Instant;
 
@@ -216,7 +216,9 @@ impl Ec2 for AwsEc2 {
                     .network_interface_id(&req.network_interface_id)
                     .instance_id(&req.instance_id)
                     .device_index(req.device_index)
-                    .set_network_card_index(req.network_card_index);
+                    // Always sent: without it EC2 misreports a free index as taken on
+                    // multi-card instances.
+                    .network_card_index(req.network_card_index.unwrap_or(0));
                 let out = send!(call, charge, OP)?;
                 Ok(AttachResult {
                     attachment_id: out
@@ -281,15 +283,18 @@ impl Ec2 for AwsEc2 {
 
     async fn delete_network_interface(&self, network_interface_id: &str) -> Result<(), Ec2Error> {
         const OP: Op = Op::DeleteNetworkInterface;
-        self.run(OP, None, |charge| async move {
-            let call = self
-                .client
-                .delete_network_interface()
-                .network_interface_id(network_interface_id);
-            send!(call, charge, OP)?;
-            Ok(())
-        })
-        .await
+        let result = self
+            .run(OP, None, |charge| async move {
+                let call = self
+                    .client
+                    .delete_network_interface()
+                    .network_interface_id(network_interface_id);
+                send!(call, charge, OP)?;
+                Ok(())
+            })
+            .await;
+        // One counted DescribeNetworkInterfaces tells "still attached" from other bad input.
+        delete_conflict::refine_delete_result(self, network_interface_id, result).await
     }
 
     async fn describe_network_interfaces(

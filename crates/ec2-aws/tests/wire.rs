@@ -367,7 +367,81 @@ async fn an_occupied_device_index_costs_one_describe_and_is_reported_as_such() {
         server.actions(),
         ["AttachNetworkInterface", "DescribeInstances"]
     );
+    assert_eq!(
+        server.requests()[0].param("NetworkCardIndex"),
+        Some("0"),
+        "always sent, card 0 when the caller left it open"
+    );
     assert_eq!(server.requests()[1].param("InstanceId.1"), Some("i-1"));
+}
+
+/// DescribeNetworkInterfaces of `eni-1`, attached (`in-use`) or not.
+fn describe_one_eni_xml(attached: bool) -> String {
+    let (status, attachment) = if attached {
+        (
+            "in-use",
+            "<attachment><attachmentId>eni-attach-1</attachmentId><instanceId>i-1</instanceId>\
+             <deviceIndex>1</deviceIndex><networkCardIndex>0</networkCardIndex><status>attached</status>\
+             <deleteOnTermination>false</deleteOnTermination></attachment>",
+        )
+    } else {
+        ("available", "")
+    };
+    let eni = eni_xml("eni-1").replace(
+        "<status>available</status>",
+        &format!("<status>{status}</status>{attachment}"),
+    );
+    format!(
+        "<DescribeNetworkInterfacesResponse {NS}><requestId>r</requestId>\
+         <networkInterfaceSet><item>{eni}</item></networkInterfaceSet></DescribeNetworkInterfacesResponse>"
+    )
+}
+
+#[tokio::test]
+async fn deleting_an_attached_interface_costs_one_describe_and_is_incorrect_state() {
+    let server = Scripted::start(vec![
+        Reply::error(
+            400,
+            "InvalidParameterValue",
+            "Network interface 'eni-1' is currently in use.",
+        ),
+        Reply::ok(describe_one_eni_xml(true)),
+    ])
+    .await;
+    let (ec2, _) = support::adapter(&server.endpoint);
+    let err = ec2
+        .delete_network_interface("eni-1")
+        .await
+        .expect_err("in use");
+    assert_eq!(err.kind, ErrorKind::IncorrectState, "{err}");
+    assert_eq!(err.code.as_deref(), Some("InvalidParameterValue"));
+    assert_eq!(
+        server.actions(),
+        ["DeleteNetworkInterface", "DescribeNetworkInterfaces"]
+    );
+    assert_eq!(
+        server.requests()[1].param("NetworkInterfaceId.1"),
+        Some("eni-1")
+    );
+}
+
+#[tokio::test]
+async fn a_bad_delete_of_a_free_interface_stays_invalid_input() {
+    let server = Scripted::start(vec![
+        Reply::error(400, "InvalidParameterValue", "something else is wrong"),
+        Reply::ok(describe_one_eni_xml(false)),
+    ])
+    .await;
+    let (ec2, _) = support::adapter(&server.endpoint);
+    let err = ec2
+        .delete_network_interface("eni-1")
+        .await
+        .expect_err("bad");
+    assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
+    assert_eq!(
+        server.actions(),
+        ["DeleteNetworkInterface", "DescribeNetworkInterfaces"]
+    );
 }
 
 #[tokio::test]

@@ -26,12 +26,22 @@ pub struct SimConfig {
     /// `stopping` → `stopped` and `shutting-down` → `terminated` (when DeleteOnTermination
     /// is applied).
     pub instance_transition_delay: Duration,
+    /// `pending` → `running` after a launch or a start. Attaching to a `pending` instance is
+    /// `IncorrectInstanceState`.
+    pub instance_launch_delay: Duration,
     /// How long a terminated instance stays visible to DescribeInstances before it is
     /// `InvalidInstanceID.NotFound`.
     pub terminated_visibility: Duration,
-    /// Eventual consistency: describes show the world as it was this long ago, and a new
-    /// interface's ID is unknown to other calls for this long.
+    /// Eventual consistency, the least lag: describes show the world as it was at least this
+    /// long ago, and a new interface's ID is unknown to other calls for at least this long.
     pub consistency_lag: Duration,
+    /// Eventual consistency, the random part: every describe API draws its own lag from
+    /// `consistency_lag + [0, consistency_jitter)` (so DescribeInstances and
+    /// DescribeNetworkInterfaces see different moments), and every new interface draws, on
+    /// its own, how long its ID takes to propagate to the other calls — so a describe may
+    /// show an interface that an attach still answers `NotFound` for, and the other way
+    /// round. Draws come from a generator seeded by [`SimConfig::seed`].
+    pub consistency_jitter: Duration,
     /// Added to every call (before the change is applied).
     pub base_latency: Duration,
     /// Server-side request throttling with EC2's token buckets.
@@ -51,8 +61,10 @@ impl Default for SimConfig {
             detach_delay: Duration::from_secs(3),
             force_detach_delay: Duration::from_secs(1),
             instance_transition_delay: Duration::from_secs(10),
+            instance_launch_delay: Duration::from_secs(15),
             terminated_visibility: Duration::from_secs(60 * 60),
             consistency_lag: Duration::from_secs(1),
+            consistency_jitter: Duration::from_secs(2),
             base_latency: Duration::ZERO,
             throttling: true,
             bucket_overrides: BTreeMap::new(),
@@ -69,7 +81,9 @@ impl SimConfig {
             detach_delay: Duration::ZERO,
             force_detach_delay: Duration::ZERO,
             instance_transition_delay: Duration::ZERO,
+            instance_launch_delay: Duration::ZERO,
             consistency_lag: Duration::ZERO,
+            consistency_jitter: Duration::ZERO,
             throttling: false,
             ..SimConfig::default()
         }
@@ -91,6 +105,14 @@ impl SimConfig {
     /// real time rather than a division by zero.
     fn scale(&self) -> Option<f64> {
         (self.time_scale > 0.0 && self.time_scale.is_finite()).then_some(self.time_scale)
+    }
+
+    /// The same settings with a fixed consistency lag (no random part): for tests that
+    /// need to know exactly when a change shows.
+    pub fn with_fixed_lag(mut self, lag: Duration) -> SimConfig {
+        self.consistency_lag = lag;
+        self.consistency_jitter = Duration::ZERO;
+        self
     }
 
     /// Real time for an EC2-time duration.

@@ -153,10 +153,9 @@ impl State {
         q: &DescribeQuery,
         at: &Applying,
     ) -> Result<Page<NetworkInterface>, SimError> {
-        let horizon = State::horizon(at.now, at.config);
         let items = self
             .eni_history
-            .visible_at(horizon)
+            .visible_at(at.horizon)
             .map(|(id, e)| (id.clone(), e.clone()))
             .collect();
         select(&ENIS, q, items)
@@ -168,7 +167,7 @@ impl State {
         at: &Applying,
     ) -> Result<Page<Instance>, SimError> {
         let tagged: Vec<(String, TaggedInstance)> = self
-            .instances_at(State::horizon(at.now, at.config))
+            .instances_at(at.horizon)
             .into_iter()
             .map(|(base, instance)| {
                 let tags = base.tags.clone();

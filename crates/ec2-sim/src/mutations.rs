@@ -7,7 +7,7 @@
 
 use multi_eni_ec2::{
     AttachEni, AttachResult, AttachmentStatus, CreateEni, DetachEni, EniAttachment,
-    EniAttributeChange, EniStatus, NetworkInterface, Tags,
+    EniAttributeChange, EniStatus, InstanceState, NetworkInterface, Tags,
 };
 use tokio::time::Instant;
 
@@ -98,12 +98,11 @@ impl State {
         &mut self,
         id: &str,
         now: Instant,
-        cfg: &SimConfig,
+        _cfg: &SimConfig,
     ) -> Result<&mut EniRec, SimError> {
         IdKind::NetworkInterface.check(id)?;
-        let lag = cfg.real(cfg.consistency_lag);
         match self.enis.get_mut(id) {
-            Some(rec) if rec.created_at + lag <= now => Ok(rec),
+            Some(rec) if rec.known_at <= now => Ok(rec),
             _ => fail(
                 "InvalidNetworkInterfaceID.NotFound",
                 format!("The networkInterface ID '{id}' does not exist"),
@@ -168,9 +167,14 @@ impl State {
                         "The client token you have provided is associated with a resource that was created with different parameters",
                     );
                 }
-                // The original request's result: the interface it created, as it is now.
+                // The original request's result: the interface it created, as it is now —
+                // or, once deleted, as it was (our unkind choice for what EC2 leaves
+                // undocumented: success naming an interface that no longer exists).
                 if let Some(rec) = self.enis.get(&prior.eni_id) {
                     return Ok(rec.view.clone());
+                }
+                if let Some(view) = &prior.deleted {
+                    return Ok(view.clone());
                 }
                 return fail(
                     "InvalidNetworkInterfaceID.NotFound",
@@ -240,10 +244,15 @@ impl State {
                 TokenRec {
                     fingerprint,
                     eni_id: id.clone(),
+                    deleted: None,
                 },
             );
         }
-        self.insert_eni(view.clone(), ip_offset, now);
+        let propagation = self.draw_lag(cfg);
+        self.insert_eni(view.clone(), ip_offset, now, propagation);
+        if let Some(rec) = self.enis.get_mut(&id) {
+            rec.client_token = req.client_token.clone();
+        }
         Ok(view)
     }
 
@@ -271,7 +280,7 @@ impl State {
                 format!("The instance ID '{}' does not exist", req.instance_id),
             );
         };
-        if inst.state.is_gone() {
+        if inst.state.is_gone() || inst.state == InstanceState::Pending {
             return fail(
                 "IncorrectInstanceState",
                 format!(
@@ -328,7 +337,10 @@ impl State {
                 ),
             );
         }
-        if holding.contains(&(card, req.device_index)) {
+        // A slot a forced detach left behind answers like an occupied one, though
+        // DescribeInstances shows it free.
+        let stale = inst.stale_slots.contains(&(card, req.device_index));
+        if stale || holding.contains(&(card, req.device_index)) {
             return fail(
                 "InvalidParameterValue",
                 format!(
@@ -453,6 +465,8 @@ impl State {
             return Ok(());
         }
         att.status = AttachmentStatus::Detaching;
+        let slot = (att.network_card_index, att.device_index);
+        let instance_id = att.instance_id.clone();
         rec.sync_status();
         rec.stuck = stuck && !req.force;
         let delay = cfg.real(if req.force {
@@ -468,6 +482,11 @@ impl State {
             rec.transition_at = Some(now + delay);
         }
         self.record_eni(&eni_id, now);
+        if req.force
+            && let Some(inst) = instance_id.and_then(|i| self.instances.get_mut(&i))
+        {
+            inst.stale_slots.insert(slot);
+        }
         Ok(())
     }
 
@@ -480,9 +499,10 @@ impl State {
     ) -> Result<(), SimError> {
         let rec = self.eni_for_mutation(id, now, cfg)?;
         if rec.view.attachment.is_some() {
+            // EC2's answer: the generic code, not `InvalidNetworkInterface.InUse`.
             return fail(
-                "InvalidNetworkInterface.InUse",
-                format!("The network interface '{id}' is currently in use."),
+                "InvalidParameterValue",
+                format!("Network interface '{id}' is currently in use."),
             );
         }
         self.remove_eni(id, now);

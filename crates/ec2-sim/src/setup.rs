@@ -7,6 +7,8 @@ use multi_eni_ec2::{
     AttachmentStatus, EniAttachment, EniStatus, InstanceState, NAME_TAG, NetworkInterface,
     SecurityGroup, Tags,
 };
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use crate::instance_types;
@@ -171,8 +173,10 @@ impl Ec2Sim {
         })
     }
 
-    /// Launches a running instance in `subnet_id` with its primary interface at device
-    /// index 0 (DeleteOnTermination set, not tagged — never ours); returns the instance ID.
+    /// Launches an instance in `subnet_id` with its primary interface at device index 0
+    /// (DeleteOnTermination set, not tagged — never ours); returns the instance ID. It is
+    /// `pending` for [`SimConfig::instance_launch_delay`](crate::SimConfig), then `running`
+    /// (at once with a zero delay, as in [`SimConfig::instant`](crate::SimConfig::instant)).
     pub fn launch_instance(
         &self,
         subnet_id: &str,
@@ -198,9 +202,15 @@ impl Ec2Sim {
                 known.join(", "),
             ));
         }
+        let launch = self.config.real(self.config.instance_launch_delay);
         self.setup(|s, now| {
             let placed = Placed::allocate(s, subnet_id)?;
             let id = s.new_id("i");
+            let (state, transition_at) = if launch.is_zero() {
+                (InstanceState::Running, None)
+            } else {
+                (InstanceState::Pending, Some(now + launch))
+            };
             let group = s.vpcs.get(&placed.vpc_id).map(|v| v.default_group.clone());
             s.instances.insert(
                 id.clone(),
@@ -210,10 +220,11 @@ impl Ec2Sim {
                     availability_zone: placed.availability_zone.clone(),
                     subnet_id: subnet_id.to_string(),
                     vpc_id: placed.vpc_id.clone(),
-                    state: InstanceState::Running,
+                    state,
                     tags,
-                    transition_at: None,
+                    transition_at,
                     terminated_at: None,
+                    stale_slots: Default::default(),
                 },
             );
             let groups = group.into_iter().collect();
@@ -249,9 +260,10 @@ impl Ec2Sim {
         self.change_instance(instance_id, InstanceState::Stopping)
     }
 
-    /// Starts a stopped instance (immediately `running`).
+    /// Starts a stopped instance: `pending` for the launch delay, then `running`. Device
+    /// indexes a forced detach left unusable are usable again.
     pub fn start_instance(&self, instance_id: &str) -> Result<(), SetupError> {
-        self.change_instance(instance_id, InstanceState::Running)
+        self.change_instance(instance_id, InstanceState::Pending)
     }
 
     /// Terminates an instance: `shutting-down`, then `terminated`, when interfaces with
@@ -261,7 +273,10 @@ impl Ec2Sim {
     }
 
     fn change_instance(&self, instance_id: &str, to: InstanceState) -> Result<(), SetupError> {
-        let delay = self.config.real(self.config.instance_transition_delay);
+        let delay = self.config.real(match to {
+            InstanceState::Pending => self.config.instance_launch_delay,
+            _ => self.config.instance_transition_delay,
+        });
         self.setup(|s, now| {
             let Some(inst) = s.instances.get_mut(instance_id) else {
                 return Err(SetupError::Missing {
@@ -271,7 +286,7 @@ impl Ec2Sim {
             };
             let allowed = match to {
                 InstanceState::Stopping => inst.state == InstanceState::Running,
-                InstanceState::Running => inst.state == InstanceState::Stopped,
+                InstanceState::Pending => inst.state == InstanceState::Stopped,
                 InstanceState::ShuttingDown => !inst.state.is_gone(),
                 _ => false,
             };
@@ -281,11 +296,11 @@ impl Ec2Sim {
                     state: inst.state.as_str().to_string(),
                 });
             }
+            if to == InstanceState::Pending {
+                inst.stale_slots.clear();
+            }
             inst.state = to;
-            inst.transition_at = match inst.state {
-                InstanceState::Stopping | InstanceState::ShuttingDown => Some(now + delay),
-                _ => None,
-            };
+            inst.transition_at = Some(now + delay);
             s.record_instance(instance_id, now);
             // A zero delay completes now rather than on the next call.
             if delay.is_zero() {
@@ -364,7 +379,8 @@ impl Placed {
             description: description.to_string(),
             tags: Tags::new(),
         };
-        s.insert_eni(view, self.ip_offset, now);
+        // EC2 made it before anyone could ask: its ID is known at once (describes still lag).
+        s.insert_eni(view, self.ip_offset, now, Duration::ZERO);
         eni_id
     }
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use multi_eni_ec2::{
     AttachEni, AttachResult, BucketId, CreateEni, DescribeQuery, DetachEni, Ec2, Ec2Error,
     EniAttributeChange, Instance, InstanceTypeLimits, NetworkInterface, Op, Page, SecurityGroup,
-    Subnet, TokenBucket, attach_conflict,
+    Subnet, TokenBucket, attach_conflict, delete_conflict,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -62,10 +62,12 @@ impl Ec2Sim {
     /// A simulator with `config`.
     pub fn new(config: SimConfig) -> Ec2Sim {
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        // A second stream for consistency lags, derived from the same seed.
+        let lag_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6c61_675f_7374_7265);
         Ec2Sim {
             config,
             inner: Mutex::new(Inner {
-                state: State::new(rng),
+                state: State::new(rng, lag_rng),
                 faults: Faults::default(),
                 buckets: HashMap::new(),
                 stats: BTreeMap::new(),
@@ -141,6 +143,7 @@ impl Ec2Sim {
         inner.state.settle(now, &self.config);
         let applying = Applying {
             now,
+            horizon: now,
             config: &self.config,
             stuck_detach: decision.stuck_detach,
         };
@@ -160,21 +163,28 @@ impl Ec2Sim {
         })
     }
 
-    /// One describe request: `read` over the settled state.
+    /// One describe request: `read` over the settled state, at this API's horizon.
     async fn describe<T>(
         &self,
         op: Op,
         query: &DescribeQuery,
         read: fn(&State, &DescribeQuery, &Applying) -> Result<Page<T>, SimError>,
     ) -> Result<Page<T>, Ec2Error> {
-        self.call(op, Some(query), |s, at| read(s, query, at)).await
+        self.call(op, Some(query), |s, at| {
+            let horizon = s.read_horizon(op, at.now, at.config);
+            read(s, query, &Applying { horizon, ..*at })
+        })
+        .await
     }
 }
 
 /// What a request is applied with: the settled time, the settings, and the injector's
 /// decision on whether a detach hangs.
+#[derive(Clone, Copy)]
 pub(crate) struct Applying<'a> {
     pub(crate) now: Instant,
+    /// What a describe sees: the moment its (lagged) read reflects.
+    pub(crate) horizon: Instant,
     pub(crate) config: &'a SimConfig,
     pub(crate) stuck_detach: bool,
 }
@@ -264,10 +274,13 @@ impl Ec2 for Ec2Sim {
     }
 
     async fn delete_network_interface(&self, network_interface_id: &str) -> Result<(), Ec2Error> {
-        self.call(Op::DeleteNetworkInterface, None, |s, at| {
-            s.delete_eni(network_interface_id, at.now, at.config)
-        })
-        .await
+        let result = self
+            .call(Op::DeleteNetworkInterface, None, |s, at| {
+                s.delete_eni(network_interface_id, at.now, at.config)
+            })
+            .await;
+        // The same refinement as the adapter's: one counted DescribeNetworkInterfaces.
+        delete_conflict::refine_delete_result(self, network_interface_id, result).await
     }
 
     async fn describe_network_interfaces(

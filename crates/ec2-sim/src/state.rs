@@ -9,9 +9,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use multi_eni_ec2::{
-    AttachmentStatus, EniStatus, Instance, InstanceInterface, InstanceState, NetworkInterface,
+    AttachmentStatus, EniStatus, Instance, InstanceInterface, InstanceState, NetworkInterface, Op,
     SecurityGroup, Subnet, Tags,
 };
 use rand::Rng;
@@ -115,6 +116,10 @@ pub(crate) struct InstanceRec {
     pub(crate) transition_at: Option<Instant>,
     /// When it became `terminated` (it disappears `terminated_visibility` later).
     pub(crate) terminated_at: Option<Instant>,
+    /// `(network card, device index)` slots a forced detach left unusable: EC2 documents that
+    /// after a forced detach the index may not take another interface until the instance is
+    /// stopped and started. Cleared on start.
+    pub(crate) stale_slots: BTreeSet<(i32, i32)>,
 }
 
 impl InstanceRec {
@@ -151,7 +156,10 @@ pub(crate) struct InstanceBase {
 pub(crate) struct EniRec {
     /// The current truth.
     pub(crate) view: NetworkInterface,
-    pub(crate) created_at: Instant,
+    /// When its ID has propagated: other calls than describes know it from then on.
+    pub(crate) known_at: Instant,
+    /// The ClientToken that created it, if any (a token outlives its interface).
+    pub(crate) client_token: Option<String>,
     pub(crate) ip_offset: u32,
     /// When the attachment's transitional status completes.
     pub(crate) transition_at: Option<Instant>,
@@ -185,12 +193,20 @@ pub(crate) struct TokenRec {
     /// The create request with its token removed: what "same parameters" means.
     pub(crate) fingerprint: multi_eni_ec2::CreateEni,
     pub(crate) eni_id: String,
+    /// The interface as it was when deleted: what a reuse of the token answers (see
+    /// `docs/ec2-simulator.md`, "ClientToken").
+    pub(crate) deleted: Option<NetworkInterface>,
 }
 
 /// The whole simulated account.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) rng: ChaCha8Rng,
+    /// Draws of eventual-consistency lags, apart from `rng` so that the number of describes
+    /// does not change the IDs handed out.
+    pub(crate) lag_rng: ChaCha8Rng,
+    /// Each describe API's own lag, drawn on its first use.
+    pub(crate) api_lags: HashMap<Op, Duration>,
     pub(crate) vpcs: BTreeMap<String, VpcRec>,
     pub(crate) subnets: BTreeMap<String, SubnetRec>,
     pub(crate) groups: BTreeMap<String, SecurityGroup>,
@@ -219,9 +235,11 @@ impl Due {
 }
 
 impl State {
-    pub(crate) fn new(rng: ChaCha8Rng) -> State {
+    pub(crate) fn new(rng: ChaCha8Rng, lag_rng: ChaCha8Rng) -> State {
         State {
             rng,
+            lag_rng,
+            api_lags: HashMap::new(),
             vpcs: BTreeMap::new(),
             subnets: BTreeMap::new(),
             groups: BTreeMap::new(),
@@ -249,9 +267,36 @@ impl State {
         )
     }
 
-    /// The horizon describes read at.
-    pub(crate) fn horizon(now: Instant, cfg: &SimConfig) -> Instant {
-        let lag = cfg.real(cfg.consistency_lag);
+    /// The oldest horizon any describe can read at: snapshots older than the one visible
+    /// then are never read again.
+    pub(crate) fn oldest_horizon(now: Instant, cfg: &SimConfig) -> Instant {
+        let lag = cfg.real(cfg.consistency_lag + cfg.consistency_jitter);
+        now.checked_sub(lag).unwrap_or(now)
+    }
+
+    /// One draw of the eventual-consistency lag, in real time: `consistency_lag` plus a
+    /// uniform share of `consistency_jitter`.
+    pub(crate) fn draw_lag(&mut self, cfg: &SimConfig) -> Duration {
+        let base = cfg.real(cfg.consistency_lag);
+        let jitter = cfg.real(cfg.consistency_jitter);
+        if jitter.is_zero() {
+            return base;
+        }
+        base + jitter.mul_f64(self.lag_rng.random::<f64>())
+    }
+
+    /// The horizon describe API `op` reads at: `now` minus that API's own lag, drawn once.
+    /// So each API's reads move forward smoothly (a poller sees every state that lasts
+    /// longer than its poll interval), while two APIs see different moments.
+    pub(crate) fn read_horizon(&mut self, op: Op, now: Instant, cfg: &SimConfig) -> Instant {
+        let lag = match self.api_lags.get(&op) {
+            Some(lag) => *lag,
+            None => {
+                let lag = self.draw_lag(cfg);
+                self.api_lags.insert(op, lag);
+                lag
+            }
+        };
         now.checked_sub(lag).unwrap_or(now)
     }
 
@@ -276,14 +321,22 @@ impl State {
         self.instance_history.record(id, at, base);
     }
 
-    /// Adds an interface record (its address already allocated) and its first snapshot.
-    pub(crate) fn insert_eni(&mut self, view: NetworkInterface, ip_offset: u32, now: Instant) {
+    /// Adds an interface record (its address already allocated) and its first snapshot; its
+    /// ID propagates `propagation` later.
+    pub(crate) fn insert_eni(
+        &mut self,
+        view: NetworkInterface,
+        ip_offset: u32,
+        now: Instant,
+        propagation: Duration,
+    ) {
         let id = view.id.clone();
         self.enis.insert(
             id.clone(),
             EniRec {
                 view,
-                created_at: now,
+                known_at: now + propagation,
+                client_token: None,
                 ip_offset,
                 transition_at: None,
                 stuck: false,
@@ -326,7 +379,7 @@ impl State {
                 }
             }
         }
-        let horizon = State::horizon(now, cfg);
+        let horizon = State::oldest_horizon(now, cfg);
         self.eni_history.prune(horizon);
         self.instance_history.prune(horizon);
     }
@@ -356,6 +409,7 @@ impl State {
         };
         inst.transition_at = None;
         match inst.state {
+            InstanceState::Pending => inst.state = InstanceState::Running,
             InstanceState::Stopping => inst.state = InstanceState::Stopped,
             InstanceState::ShuttingDown => {
                 inst.state = InstanceState::Terminated;
@@ -390,11 +444,19 @@ impl State {
         }
     }
 
-    /// Deletes an interface and frees its address.
+    /// Deletes an interface and frees its address. Its ClientToken keeps the interface as it
+    /// was.
     pub(crate) fn remove_eni(&mut self, eni_id: &str, at: Instant) {
         if let Some(rec) = self.enis.remove(eni_id) {
             if let Some(s) = self.subnets.get_mut(&rec.view.subnet_id) {
                 s.release(rec.ip_offset);
+            }
+            if let Some(token) = rec
+                .client_token
+                .as_ref()
+                .and_then(|t| self.tokens.get_mut(t))
+            {
+                token.deleted = Some(rec.view.clone());
             }
             self.record_eni(eni_id, at);
         }

@@ -25,6 +25,11 @@ enum Flaw {
     DeleteSwallowsNotFound,
     /// Reports device-index conflicts as plain invalid input.
     ConflictIsInvalidInput,
+    /// Takes deleting an attached interface at its code (`InvalidParameterValue`: bad
+    /// input) instead of checking the interface.
+    DeleteInUseIsInvalidInput,
+    /// Sends a forced detach as a normal one.
+    DropsForce,
 }
 
 #[derive(Debug)]
@@ -73,12 +78,23 @@ impl Ec2 for Flawed {
     }
 
     async fn detach_network_interface(&self, req: &DetachEni) -> Result<(), Ec2Error> {
-        self.sim.detach_network_interface(req).await
+        let mut req = req.clone();
+        if self.flaw == Flaw::DropsForce {
+            req.force = false;
+        }
+        self.sim.detach_network_interface(&req).await
     }
 
     async fn delete_network_interface(&self, id: &str) -> Result<(), Ec2Error> {
         match self.sim.delete_network_interface(id).await {
             Err(e) if self.flaw == Flaw::DeleteSwallowsNotFound && e.is_not_found() => Ok(()),
+            Err(mut e)
+                if self.flaw == Flaw::DeleteInUseIsInvalidInput
+                    && e.kind == ErrorKind::IncorrectState =>
+            {
+                e.kind = ErrorKind::from_code(e.code.as_deref().unwrap_or_default());
+                Err(e)
+            }
             other => other,
         }
     }
@@ -184,10 +200,28 @@ async fn a_misclassified_conflict_is_caught() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unrefined_in_use_delete_is_caught() {
+    assert_caught(
+        Flaw::DeleteInUseIsInvalidInput,
+        "delete_attached_interface_is_refused",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_detach_that_frees_the_index_is_caught() {
+    assert_caught(
+        Flaw::DropsForce,
+        "forced_detach_holds_the_device_index_until_stop_and_start",
+    )
+    .await;
+}
+
 #[test]
 fn the_case_table_lists_every_case_once() {
     let names: Vec<&str> = table::all().into_iter().map(|(n, _)| n).collect();
     let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
     assert_eq!(unique.len(), names.len());
-    assert_eq!(names.len(), 39);
+    assert_eq!(names.len(), 40);
 }

@@ -61,12 +61,15 @@ impl Scene {
     }
 }
 
-/// AWS-like delays and lag, no throttling (tests of timing, not of buckets).
+/// AWS-like delays and a fixed 1 s lag, no throttling, instances running at once (tests of
+/// timing, not of buckets, random lags or launches).
 fn unthrottled() -> SimConfig {
     SimConfig {
         throttling: false,
+        instance_launch_delay: Duration::ZERO,
         ..SimConfig::default()
     }
+    .with_fixed_lag(Duration::from_secs(1))
 }
 
 /// AWS-like delays without the consistency lag: describes show each state as it happens.
@@ -197,7 +200,16 @@ async fn attachments_take_their_delays_in_each_state() {
         .delete_network_interface(&eni)
         .await
         .expect_err("still detaching");
-    assert_eq!(err.code.as_deref(), Some("InvalidNetworkInterface.InUse"));
+    assert_eq!(
+        err.code.as_deref(),
+        Some("InvalidParameterValue"),
+        "EC2's code"
+    );
+    assert_eq!(
+        err.kind,
+        ErrorKind::IncorrectState,
+        "refined: retry, not bad input"
+    );
     advance(Duration::from_secs(3)).await;
     assert_eq!(seen_status(&s.sim, &eni).await, Some(None), "detached");
     s.sim
@@ -208,7 +220,16 @@ async fn attachments_take_their_delays_in_each_state() {
 
 #[tokio::test(start_paused = true)]
 async fn time_scale_compresses_every_delay() {
-    let s = scene(SimConfig::default().with_time_scale(100.0));
+    let s = scene(
+        SimConfig::default()
+            .with_fixed_lag(Duration::from_secs(1))
+            .with_time_scale(100.0),
+    );
+    let state = |s: &Scene| s.sim.instance(&s.instance).map(|i| i.state);
+    advance(Duration::from_millis(149)).await;
+    assert_eq!(state(&s), Some(InstanceState::Pending));
+    advance(Duration::from_millis(1)).await; // the 15 s launch at 100×
+    assert_eq!(state(&s), Some(InstanceState::Running));
     let eni = s.new_eni().await;
     advance(Duration::from_millis(10)).await; // the 1 s lag at 100×
     s.attach(&eni, 1).await;
@@ -702,4 +723,226 @@ async fn inspection_shows_what_a_describe_without_lag_shows() {
         "EC2 drops a terminated instance's subnet and VPC"
     );
     assert_eq!(described(&s.sim, &s.instance).await, vec![terminated]);
+}
+
+#[tokio::test]
+async fn deleting_an_attached_interface_is_refined_to_incorrect_state_with_one_describe() {
+    let s = scene(SimConfig::instant());
+    let eni = s.new_eni().await;
+    s.attach(&eni, 1).await;
+    s.sim.reset_stats();
+    let err = s
+        .sim
+        .delete_network_interface(&eni)
+        .await
+        .expect_err("attached");
+    assert_eq!(err.code.as_deref(), Some("InvalidParameterValue"));
+    assert_eq!(err.kind, ErrorKind::IncorrectState, "{err}");
+    assert_eq!(s.sim.calls(Op::DeleteNetworkInterface), 1);
+    assert_eq!(s.sim.calls(Op::DescribeNetworkInterfaces), 1, "one check");
+    // The same code for an interface that is free stays bad input.
+    let free = s.new_eni().await;
+    s.sim
+        .fail_next(Op::DeleteNetworkInterface, 1, "InvalidParameterValue");
+    let err = s
+        .sim
+        .delete_network_interface(&free)
+        .await
+        .expect_err("injected");
+    assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
+    s.sim.reset_stats();
+    s.sim.delete_network_interface(&free).await.expect("delete");
+    assert_eq!(
+        s.sim.calls(Op::DescribeNetworkInterfaces),
+        0,
+        "no describe on success"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn instances_are_pending_before_running_and_refuse_attaches_meanwhile() {
+    let s = scene(SimConfig {
+        instance_launch_delay: Duration::from_secs(15),
+        attach_delay: Duration::ZERO,
+        ..SimConfig::instant()
+    });
+    async fn described(s: &Scene) -> InstanceState {
+        let q = DescribeQuery::ids([s.instance.clone()]);
+        s.sim.describe_instances(&q).await.expect("describe").items[0]
+            .state
+            .clone()
+    }
+    assert_eq!(described(&s).await, InstanceState::Pending);
+    let eni = s.new_eni().await;
+    let err = s
+        .sim
+        .attach_network_interface(&attach(&eni, &s.instance, 1))
+        .await
+        .expect_err("pending");
+    assert_eq!(err.code.as_deref(), Some("IncorrectInstanceState"));
+    assert_eq!(err.kind, ErrorKind::IncorrectState);
+    advance(Duration::from_secs(15)).await;
+    assert_eq!(described(&s).await, InstanceState::Running);
+    s.attach(&eni, 1).await;
+    s.sim.stop_instance(&s.instance).expect("stop");
+    advance(Duration::from_secs(10)).await;
+    s.sim.start_instance(&s.instance).expect("start");
+    assert_eq!(described(&s).await, InstanceState::Pending, "a start too");
+    advance(Duration::from_secs(15)).await;
+    assert_eq!(described(&s).await, InstanceState::Running);
+}
+
+#[tokio::test]
+async fn a_forced_detach_holds_the_index_a_normal_one_does_not() {
+    let s = scene(SimConfig::instant());
+    for (index, force) in [(1, false), (2, true)] {
+        let eni = s.new_eni().await;
+        let r = s.attach(&eni, index).await;
+        s.sim
+            .detach_network_interface(&DetachEni {
+                attachment_id: r.attachment_id,
+                force,
+            })
+            .await
+            .expect("detach");
+    }
+    let next = s.new_eni().await;
+    s.attach(&next, 1).await;
+    let other = s.new_eni().await;
+    let err = s
+        .sim
+        .attach_network_interface(&attach(&other, &s.instance, 2))
+        .await
+        .expect_err("held by the forced detach");
+    assert_eq!(err.code.as_deref(), Some("InvalidParameterValue"));
+    assert_eq!(
+        err.kind,
+        ErrorKind::InvalidInput,
+        "DescribeInstances shows no occupant, so the refinement cannot call it a conflict"
+    );
+    s.sim.stop_instance(&s.instance).expect("stop");
+    s.sim.start_instance(&s.instance).expect("start");
+    s.attach(&other, 2).await;
+}
+
+/// On a sim with the default random lag: how long after its create a new interface's ID
+/// first gets an attach past NotFound, then how long after that attach
+/// DescribeNetworkInterfaces and DescribeInstances first show it (EC2 time, 50 ms steps).
+async fn first_sightings(seed: u64) -> (Duration, Duration, Duration) {
+    let s = scene(
+        SimConfig {
+            attach_delay: Duration::ZERO,
+            // The default random part: 1 s + [0, 2 s).
+            consistency_jitter: Duration::from_secs(2),
+            ..unthrottled()
+        }
+        .with_seed(seed),
+    );
+    let (subnet, instance) = (&s.subnet, &s.instance);
+    let start = Instant::now();
+    let eni = s
+        .sim
+        .create_network_interface(&create(subnet))
+        .await
+        .expect("create")
+        .id;
+    let (mut by_eni, mut by_instance, mut known) = (None, None, None);
+    let step = Duration::from_millis(50);
+    while by_eni.is_none() || by_instance.is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never seen");
+        if known.is_none()
+            && s.sim
+                .attach_network_interface(&attach(&eni, instance, 1))
+                .await
+                .is_ok()
+        {
+            known = Some(start.elapsed());
+        }
+        if known.is_some() {
+            let e = s
+                .sim
+                .describe_network_interfaces(&DescribeQuery::ids([eni.clone()]))
+                .await;
+            if by_eni.is_none() && e.is_ok_and(|p| p.items[0].attachment.is_some()) {
+                by_eni = Some(start.elapsed() - known.unwrap_or_default());
+            }
+            let i = s
+                .sim
+                .describe_instances(&DescribeQuery::ids([instance.as_str()]))
+                .await;
+            let listed = i.is_ok_and(|p| p.items[0].network_interfaces.len() == 2);
+            if by_instance.is_none() && listed {
+                by_instance = Some(start.elapsed() - known.unwrap_or_default());
+            }
+        }
+        advance(step).await;
+    }
+    (
+        known.unwrap_or_default(),
+        by_eni.unwrap_or_default(),
+        by_instance.unwrap_or_default(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_describe_api_lags_on_its_own_and_ids_propagate_at_random() {
+    let (known, by_eni, by_instance) = first_sightings(3).await;
+    let range = Duration::from_secs(1)..=Duration::from_millis(3050);
+    for (what, t) in [
+        ("ID propagation", known),
+        ("DescribeNetworkInterfaces", by_eni),
+        ("DescribeInstances", by_instance),
+    ] {
+        assert!(range.contains(&t), "{what}: {t:?} outside 1–3 s");
+    }
+    assert_ne!(
+        by_eni, by_instance,
+        "the two describes see the attach at different moments"
+    );
+    assert_eq!(
+        first_sightings(3).await,
+        (known, by_eni, by_instance),
+        "same seed, same lags"
+    );
+    assert_ne!(
+        first_sightings(4).await,
+        (known, by_eni, by_instance),
+        "another seed, other lags"
+    );
+}
+
+#[tokio::test]
+async fn a_client_token_reused_after_its_interface_was_deleted_names_the_deleted_interface() {
+    let s = scene(SimConfig::instant());
+    let req = CreateEni {
+        client_token: Some("uid-1-attempt-0".into()),
+        ..create(&s.subnet)
+    };
+    let first = s.sim.create_network_interface(&req).await.expect("create");
+    s.sim
+        .delete_network_interface(&first.id)
+        .await
+        .expect("delete");
+    let again = s
+        .sim
+        .create_network_interface(&req)
+        .await
+        .expect("our unkind choice: success");
+    assert_eq!(again.id, first.id, "the deleted interface's ID");
+    assert!(s.sim.network_interface(&first.id).is_none(), "still gone");
+    assert!(s.ours().is_empty(), "nothing was created");
+    let err = s
+        .sim
+        .describe_network_interfaces(&DescribeQuery::ids([first.id.clone()]))
+        .await
+        .expect_err("it does not exist");
+    assert_eq!(err.kind, ErrorKind::NotFound(Resource::NetworkInterface));
+    let mut changed = req.clone();
+    changed.description = Some("other".into());
+    let err = s
+        .sim
+        .create_network_interface(&changed)
+        .await
+        .expect_err("other parameters");
+    assert_eq!(err.kind, ErrorKind::IdempotencyMismatch);
 }

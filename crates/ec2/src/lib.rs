@@ -10,11 +10,14 @@
 //! * [`TokenBucket`] and the table of EC2's buckets ([`BucketId`]), used by the client-side
 //!   [`RateLimiter`] and by the simulator's server-side throttling;
 //! * [`Lookups`]: TTL-cached subnet, security-group and instance-type lookups;
-//! * [`attach_conflict`]: how a device-index conflict is told apart from other bad attaches.
+//! * [`attach_conflict`]: how a device-index conflict is told apart from other bad attaches;
+//! * [`delete_conflict`]: how deleting an attached interface is told apart from other bad
+//!   deletes.
 //!
 //! See `docs/ec2.md`.
 
 pub mod attach_conflict;
+pub mod delete_conflict;
 mod error;
 mod limiter;
 mod lookups;

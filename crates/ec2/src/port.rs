@@ -38,7 +38,9 @@ pub trait Ec2: Send + Sync + std::fmt::Debug {
     /// interface becomes `available` later.
     async fn detach_network_interface(&self, req: &DetachEni) -> Result<(), Ec2Error>;
 
-    /// `DeleteNetworkInterface`. EC2 refuses while the interface is attached.
+    /// `DeleteNetworkInterface`. EC2 refuses while the interface is attached, with the
+    /// generic `InvalidParameterValue`; implementations refine that to
+    /// [`crate::ErrorKind::IncorrectState`] with one describe ([`crate::delete_conflict`]).
     async fn delete_network_interface(&self, network_interface_id: &str) -> Result<(), Ec2Error>;
 
     /// One page of `DescribeNetworkInterfaces`.

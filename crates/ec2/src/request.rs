@@ -28,7 +28,9 @@ pub struct AttachEni {
     pub instance_id: String,
     /// Device index (1 and up for secondary interfaces).
     pub device_index: i32,
-    /// Network card index; `None` leaves it to EC2 (card 0).
+    /// Network card index; `None` means card 0. The adapter always sends it (card 0 when
+    /// `None`): EC2 misreports a free device index as taken on multi-card instances when
+    /// `NetworkCardIndex` is omitted.
     pub network_card_index: Option<i32>,
 }
 

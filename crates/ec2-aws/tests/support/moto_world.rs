@@ -66,7 +66,8 @@ impl World for MotoWorld {
             | Behaviour::AzMismatch
             | Behaviour::NetworkCards
             | Behaviour::GroupValidation
-            | Behaviour::UnknownFilterNames => false,
+            | Behaviour::UnknownFilterNames
+            | Behaviour::ForcedDetachHoldsIndex => false,
             Behaviour::IdsWithMaxResults | Behaviour::FreeAddressAccounting => true,
         }
     }
@@ -152,6 +153,15 @@ impl World for MotoWorld {
             .send()
             .await
             .expect("moto StopInstances");
+    }
+
+    async fn start_instance(&self, instance_id: &str) {
+        self.raw
+            .start_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .expect("moto StartInstances");
     }
 
     async fn terminate_instance(&self, instance_id: &str) {

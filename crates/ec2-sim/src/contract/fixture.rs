@@ -4,15 +4,16 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use multi_eni_ec2::{
-    AttachEni, AttachResult, AttachmentStatus, CreateEni, DescribeQuery, Ec2, Ec2Error, EniStatus,
-    ErrorKind, Filter, Instance, NetworkInterface, Op, Resource, Tags, collect_pages,
+    AttachEni, AttachResult, AttachmentStatus, CreateEni, DescribeQuery, Ec2, Ec2Error,
+    EniAttributeChange, EniStatus, ErrorKind, Filter, Instance, InstanceState, NetworkInterface,
+    Op, Resource, Tags, collect_pages,
 };
 
 use super::World;
 use super::wait::{eventually, wait_for};
 
-/// One VPC with a subnet in each of two zones (named), a security group, and one running
-/// `m5.large` in zone A.
+/// One VPC with a subnet in each of two zones (named), a security group, and one
+/// `m5.large` in zone A, waited for until `running` (instances start `pending`).
 #[derive(Debug, Clone)]
 pub struct Fixture {
     /// The VPC.
@@ -50,14 +51,33 @@ impl Fixture {
             .await;
         let group = w.create_security_group(&vpc, "contract-sg").await;
         let instance = w.launch_instance(&subnet_a, "m5.large").await;
-        Fixture {
+        let fx = Fixture {
             vpc,
             zones,
             subnet_a,
             subnet_b,
             group,
             instance,
-        }
+        };
+        fx.wait_state(&w.ec2(), &fx.instance, InstanceState::Running)
+            .await;
+        fx
+    }
+
+    /// Launches another instance of `instance_type` in `subnet` and waits until it runs.
+    pub async fn launch(&self, w: &dyn World, subnet: &str, instance_type: &str) -> String {
+        let id = w.launch_instance(subnet, instance_type).await;
+        self.wait_state(&w.ec2(), &id, InstanceState::Running).await;
+        id
+    }
+
+    /// Waits until DescribeInstances shows instance `id` in `state`.
+    pub async fn wait_state(&self, ec2: &Arc<dyn Ec2>, id: &str, state: InstanceState) {
+        let state = &state;
+        wait_for(&format!("{id} to be {}", state.as_str()), || async move {
+            (self.instance(ec2, id).await.state == *state).then_some(())
+        })
+        .await;
     }
 
     /// A create request in subnet A with the group and `tags`.
@@ -169,6 +189,27 @@ pub(crate) async fn try_attach(
     req: &AttachEni,
 ) -> Result<AttachResult, Ec2Error> {
     eventually("attach", || ec2.attach_network_interface(req), propagation).await
+}
+
+/// ModifyNetworkInterfaceAttribute, retrying while a new interface's ID propagates (a
+/// describe may show an interface before other calls know its ID).
+pub(crate) async fn try_modify(
+    ec2: &Arc<dyn Ec2>,
+    id: &str,
+    change: &EniAttributeChange,
+) -> Result<(), Ec2Error> {
+    eventually(
+        "modify",
+        || ec2.modify_network_interface_attribute(id, change),
+        propagation,
+    )
+    .await
+}
+
+/// DeleteNetworkInterface, retrying while a new interface's ID propagates. Only for an
+/// interface known to exist: its NotFound is otherwise the answer.
+pub(crate) async fn try_delete(ec2: &Arc<dyn Ec2>, id: &str) -> Result<(), Ec2Error> {
+    eventually("delete", || ec2.delete_network_interface(id), propagation).await
 }
 
 /// Tags from pairs.

@@ -62,6 +62,9 @@ pub enum Behaviour {
     IdsWithMaxResults,
     /// Subnets' free-address counts track interfaces.
     FreeAddressAccounting,
+    /// A forced detach leaves its device index unusable until the instance is stopped and
+    /// started.
+    ForcedDetachHoldsIndex,
 }
 
 impl Behaviour {
@@ -84,6 +87,7 @@ impl Behaviour {
             Behaviour::UnknownFilterNames => "unknown filter names",
             Behaviour::IdsWithMaxResults => "MaxResults with IDs",
             Behaviour::FreeAddressAccounting => "free-address accounting",
+            Behaviour::ForcedDetachHoldsIndex => "device indexes held after a forced detach",
         }
     }
 }
@@ -113,10 +117,12 @@ pub trait World: Send + Sync {
     ) -> String;
     /// Creates a security group; returns its ID.
     async fn create_security_group(&self, vpc_id: &str, name: &str) -> String;
-    /// Launches a running instance; returns its ID.
+    /// Launches an instance (it may be `pending` for a while); returns its ID.
     async fn launch_instance(&self, subnet_id: &str, instance_type: &str) -> String;
-    /// Stops an instance.
+    /// Stops a running instance.
     async fn stop_instance(&self, instance_id: &str);
+    /// Starts a stopped instance.
+    async fn start_instance(&self, instance_id: &str);
     /// Terminates an instance.
     async fn terminate_instance(&self, instance_id: &str);
 }
@@ -162,6 +168,7 @@ macro_rules! contract_case_list {
             attach_reaches_attached_on_interface_and_instance,
             attach_passes_through_attaching,
             attach_to_a_second_network_card,
+            forced_detach_holds_the_device_index_until_stop_and_start,
             delete_on_termination_is_set_after_attach,
             modify_security_groups_and_description,
             modify_with_group_from_another_vpc_is_refused,

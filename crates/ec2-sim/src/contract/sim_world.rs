@@ -92,6 +92,12 @@ impl World for SimWorld {
         self.sim.stop_instance(instance_id).expect("stop_instance")
     }
 
+    async fn start_instance(&self, instance_id: &str) {
+        self.sim
+            .start_instance(instance_id)
+            .expect("start_instance")
+    }
+
     async fn terminate_instance(&self, instance_id: &str) {
         self.sim
             .terminate_instance(instance_id)

@@ -52,7 +52,7 @@ pub async fn describe_unknown_instance_is_not_found(w: &dyn World) {
 pub async fn stopped_and_terminated_states_are_reported(w: &dyn World) {
     let fx = Fixture::new(w).await;
     let ec2 = w.ec2();
-    let other = w.launch_instance(&fx.subnet_a, "t3.medium").await;
+    let other = fx.launch(w, &fx.subnet_a, "t3.medium").await;
     w.stop_instance(&other).await;
     wait_for("stopped", || {
         let (ec2, fx, id) = (ec2.clone(), fx.clone(), other.clone());
