@@ -5,9 +5,9 @@
 //! A [`World`] is an `Arc<dyn Ec2>` plus the power to set up what the port cannot create
 //! (VPCs, subnets, groups, instances). Where a world does not model a behaviour
 //! ([`World::models`] returns false — moto for device-index conflicts, limits, attach states,
-//! DeleteOnTermination, ClientToken, some filters, group checks), the case says so and asserts the
-//! behaviour only where it is modelled; for the most important gaps it pins what moto does
-//! instead, so a moto upgrade that closes a gap shows up.
+//! DeleteOnTermination, ClientToken, some filters, group checks), the case says so and asserts
+//! what that world does instead — no case passes without checking something — so a moto upgrade
+//! that closes a gap makes its case fail and shows up.
 //!
 //! Instantiate with [`crate::contract_suite!`]: one `#[tokio::test]` per case.
 
