@@ -181,8 +181,11 @@ pub struct ApplyRequest<'a> {
 /// Applies `req.applied` onto `current` (an empty object when creating) and returns the result
 /// with updated `managedFields`, or a 409 listing the conflicting fields.
 pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError> {
+    // kube-apiserver validates the PatchOptions like an object: 422 Invalid, not 400.
     if req.manager.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            422,
+            "Invalid",
             "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
         ));
     }
@@ -362,13 +365,9 @@ mod tests {
     }
 
     #[test]
-    fn apply_without_field_manager_is_rejected() {
+    fn apply_without_field_manager_is_422_invalid_as_in_kube() {
         let a = json!({"metadata": {"name": "w"}});
-        assert_eq!(
-            apply(&json!({}), &req(&a, "", false))
-                .expect_err("no manager")
-                .code,
-            400
-        );
+        let e = apply(&json!({}), &req(&a, "", false)).expect_err("no manager");
+        assert_eq!((e.code, e.reason), (422, "Invalid"));
     }
 }

@@ -19,6 +19,7 @@
 //! by using distinct names.
 
 mod binaries;
+pub mod contract;
 mod env;
 mod objects;
 mod pki;

@@ -3,14 +3,14 @@
 //! returns, and its endpoints go with it).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::Cluster;
 use crate::crd;
 use crate::meta::is_deleting;
 use crate::resource::{GroupResource, ResourceType};
 use crate::status::ApiError;
-use crate::store::{Stored, unpoisoned};
+use crate::store::{Store, Stored, unpoisoned};
 
 #[derive(Debug, Default)]
 pub(super) struct Types {
@@ -124,6 +124,15 @@ impl Cluster {
         }
         let types = crd::resource_types(&obj.value)?;
         let storage = crd::storage_api_version(&obj.value);
+        // A new resource's history starts at its registration, as kube-apiserver's watch cache
+        // does: a watch from an older resourceVersion is 410 Expired, not a replay.
+        unpoisoned(self.stores.write())
+            .entry(gr.clone())
+            .or_insert_with(|| {
+                let mut store = Store::new(self.config.history_size);
+                store.compacted = obj.rv;
+                Arc::new(Mutex::new(store))
+            });
         {
             let mut t = unpoisoned(self.types.write());
             t.unserve(&gr);

@@ -1,14 +1,10 @@
-//! The double driven by unmodified kube-rs clients and runtime (one test binary, one file per
-//! behaviour).
+//! What only the double can do, driven by unmodified kube-rs clients: fault injection, dropped
+//! watch connections, forced compaction and restarts. The protocol itself (watch, 410, bookmarks,
+//! conflicts, status, finalizers, patches, selectors, Leases, Events, CRD admission) is proven
+//! by the contract suite in `multi-eni-kube-env` (`tests/contract.rs`), against this double and
+//! the real kube-apiserver alike.
 
 mod support;
 
-mod apply_and_patch;
-mod conflicts;
-mod controller;
-mod events;
 mod faults;
-mod leader_election;
-mod lists;
-mod project_crds;
 mod watcher;

@@ -1,15 +1,14 @@
-//! kube-rs `watcher` across dropped connections, compacted history (410 → relist), streaming
-//! lists and bookmarks.
+//! kube-rs `watcher` across dropped connections and compacted history (410 → relist): the
+//! double's fault hooks make both happen on demand.
 
 use std::collections::BTreeSet;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, WatchEvent, WatchParams};
+use kube::api::{Api, DeleteParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use multi_eni_kube_double::{FaultAction, FaultRule, Verb};
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::support::{create_named, eventually, start};
@@ -131,68 +130,4 @@ async fn watcher_resumes_after_dropped_connection_and_relists_after_compaction()
         v.errors >= 1,
         "the 410 surfaced as a watcher error before the relist"
     );
-}
-
-#[tokio::test]
-async fn streaming_list_ends_initial_events_with_a_bookmark_then_follows_changes() {
-    let server = start().await;
-    let nodes: Api<Node> = Api::all(server.client().expect("client"));
-    create_named(&nodes, "s1").await;
-    let mut rx = spawn_view(nodes.clone(), watcher::Config::default().streaming_lists());
-    wait_view(&mut rx, "initial events", |v| {
-        v.init_done == 1 && v.names == names(&["s1"])
-    })
-    .await;
-    create_named(&nodes, "s2").await;
-    wait_view(&mut rx, "s2", |v| v.names == names(&["s1", "s2"])).await;
-}
-
-#[tokio::test]
-async fn raw_watch_gets_bookmarks_410_and_selector_transitions() {
-    let server = start().await;
-    let nodes: Api<Node> = Api::all(server.client().expect("client"));
-    let created = create_named(&nodes, "b1").await;
-    let rv = created.resource_version().expect("rv");
-
-    let mut stream = nodes
-        .watch(&WatchParams::default().timeout(20), &rv)
-        .await
-        .expect("watch")
-        .boxed();
-    let first = stream.try_next().await.expect("event").expect("open");
-    assert!(
-        matches!(first, WatchEvent::Bookmark(_)),
-        "an idle watch with bookmarks gets one: {first:?}"
-    );
-
-    // A label-filtered watch sees an object leave its selector as DELETED and return as ADDED.
-    let lp = WatchParams::default()
-        .labels("pool=a")
-        .timeout(20)
-        .disable_bookmarks();
-    let mut sel = nodes.watch(&lp, &rv).await.expect("watch").boxed();
-    let label = |v: Option<&str>| Patch::Merge(json!({"metadata": {"labels": {"pool": v}}}));
-    nodes
-        .patch("b1", &PatchParams::default(), &label(Some("a")))
-        .await
-        .expect("label");
-    nodes
-        .patch("b1", &PatchParams::default(), &label(Some("b")))
-        .await
-        .expect("relabel");
-    let e1 = sel.try_next().await.expect("event").expect("open");
-    let e2 = sel.try_next().await.expect("event").expect("open");
-    assert!(matches!(e1, WatchEvent::Added(_)), "{e1:?}");
-    assert!(matches!(e2, WatchEvent::Deleted(_)), "{e2:?}");
-
-    server.compact_history();
-    let mut old = nodes
-        .watch(&WatchParams::default().timeout(5), "1")
-        .await
-        .expect("watch")
-        .boxed();
-    match old.try_next().await.expect("event").expect("open") {
-        WatchEvent::Error(e) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
-        other => panic!("expected 410 Expired, got {other:?}"),
-    }
 }
