@@ -52,7 +52,13 @@ mod tests {
         let calls = AtomicU32::new(0);
         let v = wait_until(Duration::from_secs(5), "the third call", || {
             let n = calls.fetch_add(1, Ordering::SeqCst);
-            async move { if n >= 2 { Ok(n) } else { Err(format!("call {n}")) } }
+            async move {
+                if n >= 2 {
+                    Ok(n)
+                } else {
+                    Err(format!("call {n}"))
+                }
+            }
         })
         .await;
         assert_eq!(v, 2);
