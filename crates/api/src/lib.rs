@@ -17,6 +17,7 @@ pub mod eni_attachment;
 pub mod keys;
 pub mod naming;
 pub mod node_eni;
+pub mod status_patch;
 pub mod validation;
 
 pub use eni_attachment::{

@@ -52,3 +52,4 @@
 //! backoff; those a person must fix set the Ready condition's reason.
 
 pub mod plan;
+pub mod run;

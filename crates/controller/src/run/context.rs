@@ -1,0 +1,155 @@
+//! What every reconciler shares: the clients, the caches and the settings.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use multi_eni_api::{EniAttachment, NodeEni};
+use multi_eni_ec2::{Ec2, LookupTtls, Lookups};
+
+use super::eni_index::EniIndex;
+use super::events::Events;
+use super::instances::Instances;
+use super::metrics::Metrics;
+use crate::plan::LifecycleConfig;
+
+/// Settings of the controller (its flags, minus the wiring).
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// The state machine's settings; `lifecycle.cluster` is the cluster name (tags, GC scope).
+    pub lifecycle: LifecycleConfig,
+    /// The VPC that subnet and security-group names are looked up in; `None`: discovered from
+    /// the nodes' instances.
+    pub vpc_id: Option<String>,
+    /// Reconciles running at once, per controller (NodeENI, ENIAttachment).
+    pub concurrency: u16,
+    /// How often the whole cluster's ENIs are listed (drift, GC).
+    pub resync_period: Duration,
+    /// How long an orphan must stay seen before the GC deletes it.
+    pub gc_cooldown: Duration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> ControllerConfig {
+        ControllerConfig {
+            lifecycle: LifecycleConfig::default(),
+            vpc_id: None,
+            concurrency: 16,
+            resync_period: Duration::from_secs(5 * 60),
+            gc_cooldown: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// The reflector caches the reconcilers read (kept current by watches the wiring runs).
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// Every Node.
+    pub nodes: Store<Node>,
+    /// Every ENIAttachment.
+    pub attachments: Store<EniAttachment>,
+    /// Every NodeENI.
+    pub node_enis: Store<NodeEni>,
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: kube::Client,
+    /// EC2, rate-limited and metered by whoever built it.
+    pub ec2: Arc<dyn Ec2>,
+    /// TTL-cached subnet, security-group and instance-type lookups over `ec2`.
+    pub lookups: Lookups,
+    /// Batched, briefly cached DescribeInstances.
+    pub instances: Instances,
+    /// Settings.
+    pub config: ControllerConfig,
+    /// The cluster's ENIs as last seen.
+    pub enis: EniIndex,
+    /// Watched objects.
+    pub stores: Stores,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Kubernetes Events.
+    pub events: Events,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stores {
+    /// Stores for every Node, ENIAttachment and NodeENI, and the future that keeps them current
+    /// (run it for as long as the stores are used; it ends only when the client is dropped).
+    pub fn start(client: &kube::Client) -> (Stores, impl Future<Output = ()> + Send + 'static) {
+        let (nodes, w_nodes) = reflector::store::<Node>();
+        let (attachments, w_att) = reflector::store::<EniAttachment>();
+        let (node_enis, w_ne) = reflector::store::<NodeEni>();
+        let cfg = watcher::Config::default();
+        let nodes_run =
+            reflector::reflector(w_nodes, watcher(Api::all(client.clone()), cfg.clone()));
+        let att_run = reflector::reflector(w_att, watcher(Api::all(client.clone()), cfg.clone()));
+        let ne_run = reflector::reflector(w_ne, watcher(Api::all(client.clone()), cfg));
+        let run = async move {
+            // Errors are retried with backoff inside; each stream ends only on shutdown.
+            let nodes_run = nodes_run.default_backoff().for_each(|_| async {});
+            let att_run = att_run.default_backoff().for_each(|_| async {});
+            let ne_run = ne_run.default_backoff().for_each(|_| async {});
+            futures::join!(nodes_run, att_run, ne_run);
+        };
+        (
+            Stores {
+                nodes,
+                attachments,
+                node_enis,
+            },
+            run,
+        )
+    }
+
+    /// Waits until every store has its first complete list.
+    pub async fn ready(&self) {
+        // `wait_until_ready` fails only when the writer is dropped, which ends the run anyway.
+        let _ = self.nodes.wait_until_ready().await;
+        let _ = self.attachments.wait_until_ready().await;
+        let _ = self.node_enis.wait_until_ready().await;
+    }
+}
+
+impl Context {
+    /// A context over `client` and `ec2` with fresh caches.
+    pub fn new(
+        client: kube::Client,
+        ec2: Arc<dyn Ec2>,
+        config: ControllerConfig,
+        stores: Stores,
+        instance: Option<String>,
+    ) -> Context {
+        Context {
+            lookups: Lookups::new(ec2.clone(), LookupTtls::default()),
+            instances: Instances::new(ec2.clone(), Duration::from_secs(10)),
+            events: Events::new(client.clone(), instance),
+            client,
+            ec2,
+            config,
+            enis: EniIndex::default(),
+            stores,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// The time every decision of one reconcile is made at.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}

@@ -1,0 +1,89 @@
+//! DescribeInstances, batched and cached: one paginated call for every instance a reconcile needs
+//! (a NodeENI's whole fleet at once), by the `instance-id` filter so an unknown ID is simply
+//! absent instead of failing the whole request, and a short-lived cache so the fleet and the
+//! attachment reconcilers of one rollout share one describe.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use multi_eni_ec2::{DescribeQuery, Ec2, Ec2Error, Filter, Instance, Op, TtlCache, collect_pages};
+
+/// EC2's limit on values in one filter.
+const MAX_FILTER_VALUES: usize = 200;
+
+/// What EC2 said about an instance: `None` when it does not know it.
+pub type Seen = Option<Instance>;
+
+/// The cache of instances, by ID.
+#[derive(Debug)]
+pub struct Instances {
+    ec2: Arc<dyn Ec2>,
+    cache: Mutex<TtlCache<String, Seen>>,
+}
+
+impl Instances {
+    /// Entries are fresh for `ttl`; a caller that needs fresher facts (picking a device index)
+    /// [`Instances::forget`]s first.
+    pub fn new(ec2: Arc<dyn Ec2>, ttl: Duration) -> Instances {
+        Instances {
+            ec2,
+            cache: Mutex::new(TtlCache::new(ttl)),
+        }
+    }
+
+    /// Every instance in `ids`, from the cache when fresh, else in as few DescribeInstances
+    /// calls as the filter's value limit allows.
+    pub async fn get(&self, ids: &[String]) -> Result<BTreeMap<String, Seen>, Ec2Error> {
+        let now = Instant::now();
+        let mut out = BTreeMap::new();
+        let mut missing = Vec::new();
+        {
+            let mut cache = self.lock();
+            for id in ids {
+                match cache.get(id, now) {
+                    Some(seen) => {
+                        out.insert(id.clone(), seen);
+                    }
+                    None if !missing.contains(id) => missing.push(id.clone()),
+                    None => {}
+                }
+            }
+        }
+        for chunk in missing.chunks(MAX_FILTER_VALUES) {
+            let query =
+                DescribeQuery::filters(vec![Filter::new("instance-id", chunk.iter().cloned())]);
+            let found = collect_pages(Op::DescribeInstances, query, |q| {
+                let ec2 = self.ec2.clone();
+                async move { ec2.describe_instances(&q).await }
+            })
+            .await?;
+            let mut found: BTreeMap<String, Instance> =
+                found.into_iter().map(|i| (i.id.clone(), i)).collect();
+            let mut cache = self.lock();
+            for id in chunk {
+                let seen = found.remove(id);
+                cache.insert(id.clone(), seen.clone(), now);
+                out.insert(id.clone(), seen);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One instance.
+    pub async fn one(&self, id: &str) -> Result<Seen, Ec2Error> {
+        Ok(self.get(&[id.to_string()]).await?.remove(id).flatten())
+    }
+
+    /// Drops an instance from the cache, so the next read describes it.
+    pub fn forget(&self, id: &str) {
+        self.lock().remove(&id.to_string());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TtlCache<String, Seen>> {
+        // Every change is one insert or remove: a poisoned lock is still consistent.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

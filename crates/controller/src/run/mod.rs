@@ -1,0 +1,21 @@
+//! The thin shells around [`crate::plan`]: gather facts, call the plan, carry out its steps,
+//! record what happened. Every decision lives in `plan/`; what is here does I/O.
+//!
+//! Rooms: `context` (what every reconciler shares: clients, caches, settings), `eni_index` (the
+//! cluster's ENIs as the last describe saw them), `attachment` (the ENIAttachment reconciler),
+//! `executor` (one EC2 call of the plan, its result folded back), `observe` (what one attachment's
+//! world looks like now), `fleet` (the NodeENI reconciler), `instances` (batched, cached
+//! DescribeInstances), `resync` (the periodic tag-filtered describe and garbage collection),
+//! `leader` (Lease-based leader election), `metrics`, `events`.
+
+pub mod context;
+pub mod eni_index;
+pub mod error;
+pub mod events;
+pub mod instances;
+pub mod metrics;
+
+pub use context::{Context, ControllerConfig, Stores};
+pub use eni_index::EniIndex;
+pub use error::Error;
+pub use instances::Instances;
