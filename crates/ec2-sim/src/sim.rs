@@ -1,8 +1,8 @@
 //! [`Ec2Sim`]: the [`Ec2`] port over the simulated account, with server-side throttling,
 //! fault injection, latency and per-operation call counters around every request.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use multi_eni_ec2::{
@@ -81,7 +81,7 @@ impl Ec2Sim {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock()
     }
 
     /// Replaces the fault plan of `op`.

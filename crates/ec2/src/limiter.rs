@@ -8,7 +8,9 @@
 //! next first attempts wait instead.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -66,7 +68,7 @@ impl RateLimiter {
     }
 
     fn lane(&self, id: BucketId) -> Arc<Lane> {
-        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lanes = self.lanes.lock();
         lanes
             .entry(id)
             .or_insert_with(|| {
@@ -85,7 +87,7 @@ impl RateLimiter {
         let _turn = lane.queue.lock().await;
         loop {
             let wait = {
-                let mut bucket = lane.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut bucket = lane.bucket.lock();
                 match bucket.try_take(Instant::now()) {
                     Ok(()) => return started.elapsed(),
                     Err(wait) => wait,
@@ -99,21 +101,21 @@ impl RateLimiter {
     /// debt if need be, without waiting.
     pub fn charge(&self, id: BucketId) {
         let lane = self.lane(id);
-        let mut bucket = lane.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut bucket = lane.bucket.lock();
         bucket.charge(Instant::now());
     }
 
     /// EC2 throttled a request from this bucket: empty ours so callers wait for a refill.
     pub fn drain(&self, id: BucketId) {
         let lane = self.lane(id);
-        let mut bucket = lane.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut bucket = lane.bucket.lock();
         bucket.drain(Instant::now());
     }
 
     /// Tokens available now (tests, debugging).
     pub fn available(&self, id: BucketId) -> f64 {
         let lane = self.lane(id);
-        let mut bucket = lane.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut bucket = lane.bucket.lock();
         bucket.available(Instant::now())
     }
 }
@@ -183,7 +185,7 @@ mod tests {
             let (limiter, order) = (limiter.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
                 limiter.acquire(ATTACH).await;
-                order.lock().expect("order lock").push(i);
+                order.lock().push(i);
             }));
             // Let task i queue before task i+1 is spawned.
             tokio::task::yield_now().await;
@@ -191,7 +193,7 @@ mod tests {
         for t in tasks {
             t.await.expect("task");
         }
-        assert_eq!(*order.lock().expect("order lock"), vec![0, 1, 2, 3, 4]);
+        assert_eq!(*order.lock(), vec![0, 1, 2, 3, 4]);
     }
 
     #[test]

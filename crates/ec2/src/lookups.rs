@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -80,10 +82,6 @@ pub struct Lookups {
     types: Mutex<TtlCache<String, InstanceTypeLimits>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Lookups {
     /// Lookups with the given TTLs.
     pub fn new(ec2: Arc<dyn Ec2>, ttls: LookupTtls) -> Lookups {
@@ -149,7 +147,7 @@ impl Lookups {
         instance_type: &str,
     ) -> Result<InstanceTypeLimits, LookupError> {
         let key = instance_type.to_string();
-        if let Some(t) = lock(&self.types).get(&key, Instant::now()) {
+        if let Some(t) = self.types.lock().get(&key, Instant::now()) {
             return Ok(t);
         }
         let not_found = || LookupError::NotFound {
@@ -171,7 +169,9 @@ impl Lookups {
             .into_iter()
             .find(|t| t.instance_type == instance_type)
             .ok_or_else(not_found)?;
-        lock(&self.types).insert(key, limits.clone(), Instant::now());
+        self.types
+            .lock()
+            .insert(key, limits.clone(), Instant::now());
         Ok(limits)
     }
 
@@ -248,7 +248,7 @@ impl<V: Identified> Caches<V> {
     {
         let now = Instant::now();
         let mut found: HashMap<String, V> = {
-            let mut cache = lock(&self.by_id);
+            let mut cache = self.by_id.lock();
             ids.iter()
                 .filter_map(|id| cache.get(id, now).map(|v| (id.clone(), v)))
                 .collect()
@@ -261,7 +261,7 @@ impl<V: Identified> Caches<V> {
         if !missing.is_empty() {
             let fetched = fetch(missing).await?;
             let now = Instant::now();
-            let mut cache = lock(&self.by_id);
+            let mut cache = self.by_id.lock();
             for v in fetched {
                 cache.insert(v.id().to_string(), v.clone(), now);
                 found.insert(v.id().to_string(), v);
@@ -290,19 +290,19 @@ impl<V: Identified> Caches<V> {
         fetch: impl Future<Output = Result<Vec<V>, Ec2Error>>,
     ) -> Result<V, LookupError> {
         let key = (vpc_id.to_string(), name.to_string());
-        if let Some(v) = lock(&self.by_name).get(&key, Instant::now()) {
+        if let Some(v) = self.by_name.lock().get(&key, Instant::now()) {
             return Ok(v);
         }
         let v = exactly_one(fetch.await?, self.what, vpc_id, name)?;
         let now = Instant::now();
-        lock(&self.by_id).insert(v.id().to_string(), v.clone(), now);
-        lock(&self.by_name).insert(key, v.clone(), now);
+        self.by_id.lock().insert(v.id().to_string(), v.clone(), now);
+        self.by_name.lock().insert(key, v.clone(), now);
         Ok(v)
     }
 
     fn forget(&self, id: &str) {
-        lock(&self.by_id).remove(&id.to_string());
-        lock(&self.by_name).remove_where(|_, v| v.id() == id);
+        self.by_id.lock().remove(&id.to_string());
+        self.by_name.lock().remove_where(|_, v| v.id() == id);
     }
 }
 

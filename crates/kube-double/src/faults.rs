@@ -1,8 +1,9 @@
 //! Fault hooks for tests: make chosen requests fail (409/500/any Status), answer late, hang
 //! until a timeout, and cut every open watch connection.
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -154,9 +155,7 @@ impl FaultHandle {
     }
     /// Disarms this fault.
     pub fn remove(&self) {
-        if let Ok(mut r) = self.faults.rules.lock() {
-            r.retain(|a| a.id != self.id);
-        }
+        self.faults.rules.lock().retain(|a| a.id != self.id);
     }
 }
 
@@ -165,14 +164,12 @@ impl Faults {
     pub fn inject(&self, rule: FaultRule, action: FaultAction) -> FaultHandle {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let hits = Arc::new(AtomicUsize::new(0));
-        if let Ok(mut r) = self.rules.lock() {
-            r.push(Armed {
-                id,
-                rule,
-                action,
-                hits: hits.clone(),
-            });
-        }
+        self.rules.lock().push(Armed {
+            id,
+            rule,
+            action,
+            hits: hits.clone(),
+        });
         FaultHandle {
             id,
             hits,
@@ -201,14 +198,12 @@ impl Faults {
     }
 
     pub fn clear(&self) {
-        if let Ok(mut r) = self.rules.lock() {
-            r.clear();
-        }
+        self.rules.lock().clear();
     }
 
     /// The action for a request, consuming one use of the first matching rule.
     pub fn take(&self, req: &RequestFacts<'_>) -> Option<FaultAction> {
-        let mut rules = self.rules.lock().ok()?;
+        let mut rules = self.rules.lock();
         let idx = rules.iter().position(|a| a.rule.matches(req))?;
         let a = &mut rules[idx];
         a.hits.fetch_add(1, Ordering::SeqCst);
@@ -225,15 +220,14 @@ impl Faults {
     /// Cuts every open watch connection (the TCP stream is reset mid-body, as a network
     /// failure would), while new watches keep working.
     pub fn drop_watches(&self) {
-        if let Ok(mut t) = self.watch_cut.lock() {
-            t.cancel();
-            *t = CancellationToken::new();
-        }
+        let mut t = self.watch_cut.lock();
+        t.cancel();
+        *t = CancellationToken::new();
     }
 
     /// What a new watch listens on to know it must drop.
     pub fn watch_token(&self) -> CancellationToken {
-        self.watch_cut.lock().map(|t| t.clone()).unwrap_or_default()
+        self.watch_cut.lock().clone()
     }
 }
 

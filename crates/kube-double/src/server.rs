@@ -1,8 +1,9 @@
 //! The HTTP listener on 127.0.0.1 and the handle tests, benchmarks and the CLI hold.
 
+use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -158,14 +159,12 @@ impl ApiServerHandle {
         let listener = bind(self.addr)?;
         let stop = CancellationToken::new();
         let task = serve(listener, self.shared.clone(), stop.clone());
-        if let Ok(mut r) = self.running.lock() {
-            *r = Some(Running { stop, task });
-        }
+        *self.running.lock() = Some(Running { stop, task });
         Ok(())
     }
 
     async fn stop(&self) {
-        let running = self.running.lock().ok().and_then(|mut r| r.take());
+        let running = self.running.lock().take();
         if let Some(r) = running {
             r.stop.cancel();
             let _ = r.task.await;
@@ -180,9 +179,7 @@ impl ApiServerHandle {
 
 impl Drop for ApiServerHandle {
     fn drop(&mut self) {
-        if let Ok(mut r) = self.running.lock()
-            && let Some(r) = r.take()
-        {
+        if let Some(r) = self.running.lock().take() {
             r.stop.cancel();
         }
     }

@@ -8,20 +8,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
-use std::sync::{Arc, LockResult, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-
-/// The guard of a poisoned lock. Every mutation under the server's locks is a single
-/// insert/remove plus its record, so a panic while holding one leaves consistent data.
-pub fn unpoisoned<G>(r: LockResult<G>) -> G {
-    r.unwrap_or_else(PoisonError::into_inner)
-}
-
-pub fn lock(m: &Mutex<Store>) -> MutexGuard<'_, Store> {
-    unpoisoned(m.lock())
-}
 
 /// A JSON value's bytes. Serialising a `Value` cannot fail (its map keys are strings).
 pub fn json_bytes(v: &Value) -> Bytes {

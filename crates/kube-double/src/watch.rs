@@ -15,7 +15,7 @@ use crate::cluster::{Cluster, WatchStart};
 use crate::resource::ResourceType;
 use crate::selector::Filter;
 use crate::status::ApiError;
-use crate::store::{Change, ChangeKind, Stored, json_bytes, lock, watch_line};
+use crate::store::{Change, ChangeKind, Stored, json_bytes, watch_line};
 use crate::table::{self, IncludeObject};
 
 /// The connection was cut on purpose (fault hook): the body ends in an error, so hyper resets it.
@@ -130,7 +130,7 @@ impl Watcher {
         let mut next_bookmark = Instant::now() + self.params.bookmark_interval;
         loop {
             notify.borrow_and_update();
-            let batch = lock(&store).changes_after(cursor, BATCH);
+            let batch = store.lock().changes_after(cursor, BATCH);
             match batch {
                 Err(compacted) => {
                     let e = ApiError::expired(format!(
@@ -161,7 +161,7 @@ impl Watcher {
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = tokio::time::sleep_until(next_bookmark), if self.params.bookmarks => {
                     let rv = {
-                        let g = lock(&store);
+                        let g = store.lock();
                         match g.changes_after(cursor, 1) {
                             Ok(b) if b.is_empty() => Some(self.cluster.current_rv()),
                             _ => None,

@@ -22,8 +22,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use kube::runtime::WatchStreamExt;
@@ -235,10 +237,4 @@ struct Loop {
     written: HashMap<String, (Option<String>, InterfaceStatus)>,
     /// Reconcile again at this time (changes kept being needed, or a status write failed).
     kick: Option<Instant>,
-}
-
-/// The DPDK state, ignoring poisoning: a DPDK step that panicked must not stop the agent, and
-/// the bindings list it guards is only changed by steps that cannot panic halfway.
-fn lock(d: &Mutex<Dpdk>) -> MutexGuard<'_, Dpdk> {
-    d.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -7,7 +7,7 @@ use multi_eni_api::keys::reason;
 use tokio::task::JoinError;
 use tokio::time::Instant;
 
-use super::{Loop, lock};
+use super::Loop;
 use crate::address::{MacAddr, PciAddr};
 use crate::dpdk::{Binding, DpdkError};
 use crate::links::LinkError;
@@ -99,7 +99,7 @@ impl Loop {
                 l
             })
             .collect();
-        let bindings = lock(&self.dpdk).bindings().to_vec();
+        let bindings = self.dpdk.lock().bindings().to_vec();
         let mut pcis: BTreeSet<PciAddr> = links.iter().filter_map(|l| l.pci.clone()).collect();
         for a in &attachments {
             pcis.extend(a.dpdk.as_ref().and_then(|d| d.pci.clone()));
@@ -141,7 +141,8 @@ impl Loop {
                 let dpdk = self.dpdk.clone();
                 let u = uid.clone();
                 let res = tokio::task::spawn_blocking(move || {
-                    lock(&dpdk).bind(&pci, &driver, original_driver, &u, &attachment)
+                    dpdk.lock()
+                        .bind(&pci, &driver, original_driver, &u, &attachment)
                 })
                 .await;
                 match res {
@@ -163,7 +164,7 @@ impl Loop {
             } => {
                 let dpdk = self.dpdk.clone();
                 let res = tokio::task::spawn_blocking(move || {
-                    lock(&dpdk).restore(&pci, original_driver.as_deref())
+                    dpdk.lock().restore(&pci, original_driver.as_deref())
                 })
                 .await;
                 if let Err(e) = joined(res) {

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::address::PciAddr;
 use crate::sysfs::{Sysfs, SysfsWrite};
@@ -54,7 +56,7 @@ impl FakeKernel {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// A [`Sysfs`] whose writes go to this kernel.

@@ -4,11 +4,11 @@
 //! time, which is what keeps describes O(pages) rather than O(ENIs).
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
 
 use k8s_openapi::jiff::Timestamp;
 use multi_eni_api::keys::TAG_ATTACHMENT;
 use multi_eni_ec2::NetworkInterface;
+use parking_lot::RwLock;
 
 /// ENIs by ID, with the time of the listing they came from.
 #[derive(Debug, Default)]
@@ -25,30 +25,30 @@ struct Inner {
 impl EniIndex {
     /// Replaces everything with a complete listing taken at `at`.
     pub fn replace(&self, enis: Vec<NetworkInterface>, at: Timestamp) {
-        let mut g = self.write();
+        let mut g = self.inner.write();
         g.enis = enis.into_iter().map(|e| (e.id.clone(), e)).collect();
         g.listed_at = Some(at);
     }
 
     /// Records what a call or a targeted describe showed about one ENI.
     pub fn upsert(&self, eni: NetworkInterface) {
-        self.write().enis.insert(eni.id.clone(), eni);
+        self.inner.write().enis.insert(eni.id.clone(), eni);
     }
 
     /// Forgets an ENI that was deleted (or that EC2 no longer knows).
     pub fn remove(&self, id: &str) {
-        self.write().enis.remove(id);
+        self.inner.write().enis.remove(id);
     }
 
     /// One ENI by ID.
     pub fn get(&self, id: &str) -> Option<NetworkInterface> {
-        self.read().enis.get(id).cloned()
+        self.inner.read().enis.get(id).cloned()
     }
 
     /// Every ENI tagged with this ENIAttachment UID, plus the one recorded in its status (when
     /// known and not tagged, e.g. a Go controller ENI being adopted).
     pub fn for_attachment(&self, uid: &str, recorded: Option<&str>) -> Vec<NetworkInterface> {
-        let g = self.read();
+        let g = self.inner.read();
         g.enis
             .values()
             .filter(|e| {
@@ -61,21 +61,11 @@ impl EniIndex {
 
     /// Every ENI, for garbage collection.
     pub fn all(&self) -> Vec<NetworkInterface> {
-        self.read().enis.values().cloned().collect()
+        self.inner.read().enis.values().cloned().collect()
     }
 
     /// When the last complete listing was taken; `None` before the first.
     pub fn listed_at(&self) -> Option<Timestamp> {
-        self.read().listed_at
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the map half-written (every write is one
-        // insert, remove or swap), so a poisoned lock is still consistent.
-        self.inner.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
+        self.inner.read().listed_at
     }
 }

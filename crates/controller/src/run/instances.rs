@@ -4,9 +4,10 @@
 //! attachment reconcilers of one rollout share one describe.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use multi_eni_ec2::{DescribeQuery, Ec2, Ec2Error, Filter, Instance, Op, TtlCache, collect_pages};
@@ -41,7 +42,7 @@ impl Instances {
         let mut out = BTreeMap::new();
         let mut missing = Vec::new();
         {
-            let mut cache = self.lock();
+            let mut cache = self.cache.lock();
             for id in ids {
                 match cache.get(id, now) {
                     Some(seen) => {
@@ -62,7 +63,7 @@ impl Instances {
             .await?;
             let mut found: BTreeMap<String, Instance> =
                 found.into_iter().map(|i| (i.id.clone(), i)).collect();
-            let mut cache = self.lock();
+            let mut cache = self.cache.lock();
             for id in chunk {
                 let seen = found.remove(id);
                 cache.insert(id.clone(), seen.clone(), now);
@@ -79,11 +80,6 @@ impl Instances {
 
     /// Drops an instance from the cache, so the next read describes it.
     pub fn forget(&self, id: &str) {
-        self.lock().remove(&id.to_string());
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, TtlCache<String, Seen>> {
-        // Every change is one insert or remove: a poisoned lock is still consistent.
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        self.cache.lock().remove(&id.to_string());
     }
 }

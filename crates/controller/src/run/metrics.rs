@@ -11,8 +11,7 @@
 //! | `multi_eni_controller_gc_deleted_total` | | orphan ENIs the GC deleted |
 //! | `multi_eni_controller_leader` | | 1 while this replica leads |
 
-use std::sync::Mutex;
-
+use parking_lot::{Mutex, MutexGuard};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -147,9 +146,8 @@ impl Metrics {
     }
 
     /// The registry, to add more metrics (the EC2 adapter's) to it.
-    pub fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
-        // Registration and encoding never leave the registry half-changed.
-        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock()
     }
 
     /// The text exposition for `/metrics`.

@@ -1,5 +1,6 @@
 //! Waiting for a condition with a deadline — never a bare sleep. EC2 is eventually
-//! consistent and attachments take time, so cases poll until what they expect holds.
+//! consistent and attachments take time, so cases poll until what they expect holds. Both
+//! helpers are the workspace's one poll loop (`multi_eni_testkit`) with the contract's deadline.
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,25 +9,13 @@ use std::time::Duration;
 /// healthy condition holds within a fraction of this).
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-const POLL: Duration = Duration::from_millis(10);
-
 /// Polls `probe` until it returns `Some`, or panics naming `what` after [`DEADLINE`].
-pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    multi_eni_testkit::wait_for(DEADLINE, what, probe).await
 }
 
 /// Retries `attempt` until it succeeds or fails with an error `settled` accepts as final,
@@ -42,17 +31,15 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: std::fmt::Debug,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        match attempt().await {
-            Err(e) if retry(&e) => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "timed out after {DEADLINE:?} retrying {what}; last error {e:?}"
-                );
-                tokio::time::sleep(POLL).await;
+    multi_eni_testkit::wait_until(DEADLINE, what, || {
+        let fut = attempt();
+        let retry = &retry;
+        async move {
+            match fut.await {
+                Err(e) if retry(&e) => Err(format!("{e:?}")),
+                settled => Ok(settled),
             }
-            other => return other,
         }
-    }
+    })
+    .await
 }

@@ -12,7 +12,7 @@ use crate::crd;
 use crate::meta::{finalizers, is_deleting, meta_str, now_ts};
 use crate::resource::{GroupResource, ResourceType};
 use crate::status::ApiError;
-use crate::store::{ChangeKind, ObjKey, Stored, lock};
+use crate::store::{ChangeKind, ObjKey, Stored};
 
 /// `DeleteOptions` (body or query).
 #[derive(Debug, Clone, Default)]
@@ -70,7 +70,7 @@ impl Cluster {
         opts: &DeleteOpts,
     ) -> Result<WriteResult, ApiError> {
         let store = self.store(&rt.store_key());
-        let mut g = lock(&store);
+        let mut g = store.lock();
         let key = ObjKey::of(rt, ns, name);
         let current = g
             .objects
@@ -177,7 +177,9 @@ impl Cluster {
     /// Asks every object in a terminating namespace to go (the namespace controller's job).
     fn empty_namespace(&self, ns: &str) {
         for rt in self.namespaced_stores() {
-            let names: Vec<String> = lock(&self.store(&rt.store_key()))
+            let names: Vec<String> = self
+                .store(&rt.store_key())
+                .lock()
                 .in_namespace(ns)
                 .map(|(k, _)| k.name.clone())
                 .collect();
@@ -199,7 +201,9 @@ impl Cluster {
             return;
         }
         for rt in self.namespaced_stores() {
-            if lock(&self.store(&rt.store_key()))
+            if self
+                .store(&rt.store_key())
+                .lock()
                 .in_namespace(ns)
                 .next()
                 .is_some()
@@ -220,7 +224,7 @@ impl Cluster {
     fn empty_crd(&self, crd_obj: &Value) {
         let gr = crd::served_resource(crd_obj);
         if let Some(rt) = self.primary_type(&gr) {
-            let keys: Vec<ObjKey> = lock(&self.store(&gr)).objects.keys().cloned().collect();
+            let keys: Vec<ObjKey> = self.store(&gr).lock().objects.keys().cloned().collect();
             for k in keys {
                 let _ = self.delete(&rt, k.ns(), &k.name, &DeleteOpts::default());
             }
@@ -230,7 +234,7 @@ impl Cluster {
 
     /// Removes a terminating CRD, and with it its endpoints, once it has no objects left.
     fn finish_crd(&self, gr: &GroupResource) {
-        if !self.crd_terminating(gr) || !lock(&self.store(gr)).objects.is_empty() {
+        if !self.crd_terminating(gr) || !self.store(gr).lock().objects.is_empty() {
             return;
         }
         let Some(crd_rt) = self.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
@@ -250,7 +254,7 @@ impl Cluster {
     /// removing their own finalizer).
     fn remove_now(&self, rt: &ResourceType, key: &ObjKey) -> Option<Arc<Stored>> {
         let store = self.store(&rt.store_key());
-        let mut g = lock(&store);
+        let mut g = store.lock();
         let current = g.objects.get(key).cloned()?;
         let mut v = current.value.clone();
         if let Some(m) = v["metadata"].as_object_mut() {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Cluster, DeleteOpts};
 use crate::meta::{is_deleting, meta_str, owner_uids};
 use crate::resource::GroupResource;
-use crate::store::{ChangeKind, ObjKey, unpoisoned};
+use crate::store::{ChangeKind, ObjKey};
 
 /// Which objects exist (by uid) and who depends on whom.
 #[derive(Debug, Default)]
@@ -64,7 +64,7 @@ impl Ownership {
 
 impl Cluster {
     pub(super) fn collect_garbage(&self, owner_uid: &str) {
-        let candidates = unpoisoned(self.ownership.lock()).dependents_of(owner_uid);
+        let candidates = self.ownership.lock().dependents_of(owner_uid);
         for (gr, key) in candidates {
             let Some(rt) = self.primary_type(&gr) else {
                 continue;
@@ -72,7 +72,7 @@ impl Cluster {
             let Ok(obj) = self.get(&rt, key.ns(), &key.name) else {
                 continue;
             };
-            let orphaned = unpoisoned(self.ownership.lock()).orphaned(&obj.value);
+            let orphaned = self.ownership.lock().orphaned(&obj.value);
             if orphaned && !is_deleting(&obj.value) {
                 let _ = self.delete(&rt, key.ns(), &key.name, &DeleteOpts::default());
             }

@@ -24,9 +24,10 @@ mod writes;
 #[cfg(test)]
 mod fixture;
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Value, json};
 
@@ -34,7 +35,7 @@ use crate::builtin::builtin_resources;
 use crate::config::ServerConfig;
 use crate::resource::{GroupResource, ResourceType};
 use crate::status::Subject;
-use crate::store::{ChangeKind, ObjKey, Store, Stored, lock, unpoisoned};
+use crate::store::{ChangeKind, ObjKey, Store, Stored};
 
 pub use deletion::DeleteOpts;
 pub use reads::{ListOpts, ListPage, WatchStart};
@@ -110,10 +111,11 @@ impl Cluster {
     }
 
     pub fn store(&self, gr: &GroupResource) -> Arc<Mutex<Store>> {
-        if let Some(s) = unpoisoned(self.stores.read()).get(gr) {
+        if let Some(s) = self.stores.read().get(gr) {
             return s.clone();
         }
-        unpoisoned(self.stores.write())
+        self.stores
+            .write()
             .entry(gr.clone())
             .or_insert_with(|| Arc::new(Mutex::new(Store::new(self.config.history_size))))
             .clone()
@@ -121,10 +123,9 @@ impl Cluster {
 
     /// Drops all watch history: every older resourceVersion becomes 410 Gone.
     pub fn compact(&self) {
-        let stores: Vec<Arc<Mutex<Store>>> =
-            unpoisoned(self.stores.read()).values().cloned().collect();
+        let stores: Vec<Arc<Mutex<Store>>> = self.stores.read().values().cloned().collect();
         for s in stores {
-            let mut g = lock(&s);
+            let mut g = s.lock();
             g.compact(self.current_rv());
         }
     }
@@ -142,7 +143,7 @@ impl Cluster {
         prev: Option<Arc<Stored>>,
     ) -> Arc<Stored> {
         let stored = Stored::versioned(value, self.next_rv());
-        unpoisoned(self.ownership.lock()).update(
+        self.ownership.lock().update(
             &rt.store_key(),
             &key,
             kind,

@@ -1,7 +1,8 @@
 //! Reads: get, list (label/field filtered, paginated over a consistent snapshot rebuilt from the
 //! change history), where a watch starts, and objects presented in the version asked for.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -11,7 +12,7 @@ use crate::conversion::from_storage;
 use crate::resource::ResourceType;
 use crate::selector::Filter;
 use crate::status::ApiError;
-use crate::store::{ObjKey, Snapshot, Store, Stored, json_bytes, lock};
+use crate::store::{ObjKey, Snapshot, Store, Stored, json_bytes};
 
 #[derive(Debug, Clone, Default)]
 pub struct ListOpts {
@@ -74,7 +75,7 @@ impl Cluster {
         name: &str,
     ) -> Result<Arc<Stored>, ApiError> {
         let store = self.store(&rt.store_key());
-        let g = lock(&store);
+        let g = store.lock();
         g.objects
             .get(&ObjKey::of(rt, ns, name))
             .cloned()
@@ -88,7 +89,7 @@ impl Cluster {
         opts: &ListOpts,
     ) -> Result<ListPage, ApiError> {
         let store = self.store(&rt.store_key());
-        let g = lock(&store);
+        let g = store.lock();
         let now = self.current_rv();
         let (snapshot, rv, after) =
             if let Some(token) = opts.continue_token.as_deref().filter(|t| !t.is_empty()) {
@@ -155,7 +156,7 @@ impl Cluster {
         send_initial: bool,
     ) -> Result<WatchStart, ApiError> {
         let store = self.store(&rt.store_key());
-        let g = lock(&store);
+        let g = store.lock();
         let notify = g.notify.subscribe();
         let now = self.current_rv();
         let rv = rv.filter(|s| !s.is_empty());

@@ -2,15 +2,16 @@
 //! with every CRD write (registration is synchronous: a CRD is servable as soon as its create
 //! returns, and its endpoints go with it).
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::Cluster;
 use crate::crd;
 use crate::meta::is_deleting;
 use crate::resource::{GroupResource, ResourceType};
 use crate::status::ApiError;
-use crate::store::{Store, Stored, unpoisoned};
+use crate::store::{Store, Stored};
 
 #[derive(Debug, Default)]
 pub(super) struct Types {
@@ -31,7 +32,7 @@ impl Types {
 
 impl Cluster {
     pub(super) fn register(&self, rt: ResourceType, storage: Option<String>) {
-        let mut t = unpoisoned(self.types.write());
+        let mut t = self.types.write();
         let storage = match (&rt.stored_as, storage) {
             (Some(_), _) => "v1".to_string(),
             (None, Some(s)) => s,
@@ -46,7 +47,8 @@ impl Cluster {
 
     /// The served resource at `/apis/<group>/<version>/<plural>`.
     pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
-        unpoisoned(self.types.read())
+        self.types
+            .read()
             .served
             .get(&(group.to_string(), version.to_string(), plural.to_string()))
             .cloned()
@@ -54,11 +56,7 @@ impl Cluster {
 
     /// Every served resource type, grouped by group then version.
     pub fn all_types(&self) -> Vec<Arc<ResourceType>> {
-        let mut v: Vec<Arc<ResourceType>> = unpoisoned(self.types.read())
-            .served
-            .values()
-            .cloned()
-            .collect();
+        let mut v: Vec<Arc<ResourceType>> = self.types.read().served.values().cloned().collect();
         // Core group first, then the rest by name: the order kube-apiserver's discovery uses
         // matters to nobody, but stable output makes discovery caches stable.
         v.sort_by(|a, b| {
@@ -80,7 +78,8 @@ impl Cluster {
     }
 
     pub(super) fn storage_version(&self, rt: &ResourceType) -> String {
-        unpoisoned(self.types.read())
+        self.types
+            .read()
             .storage
             .get(&rt.group_resource())
             .cloned()
@@ -88,7 +87,7 @@ impl Cluster {
     }
 
     pub(super) fn crd_terminating(&self, gr: &GroupResource) -> bool {
-        unpoisoned(self.types.read()).terminating.contains(gr)
+        self.types.read().terminating.contains(gr)
     }
 
     pub(super) fn refuse_if_crd_terminating(&self, rt: &ResourceType) -> Result<(), ApiError> {
@@ -114,27 +113,25 @@ impl Cluster {
         let gr = crd::served_resource(&obj.value);
         if removed {
             {
-                let mut t = unpoisoned(self.types.write());
+                let mut t = self.types.write();
                 t.unserve(&gr);
                 t.storage.remove(&gr);
                 t.terminating.remove(&gr);
             }
-            unpoisoned(self.stores.write()).remove(&gr);
+            self.stores.write().remove(&gr);
             return Ok(());
         }
         let types = crd::resource_types(&obj.value)?;
         let storage = crd::storage_api_version(&obj.value);
         // A new resource's history starts at its registration, as kube-apiserver's watch cache
         // does: a watch from an older resourceVersion is 410 Expired, not a replay.
-        unpoisoned(self.stores.write())
-            .entry(gr.clone())
-            .or_insert_with(|| {
-                let mut store = Store::new(self.config.history_size);
-                store.compacted = obj.rv;
-                Arc::new(Mutex::new(store))
-            });
+        self.stores.write().entry(gr.clone()).or_insert_with(|| {
+            let mut store = Store::new(self.config.history_size);
+            store.compacted = obj.rv;
+            Arc::new(Mutex::new(store))
+        });
         {
-            let mut t = unpoisoned(self.types.write());
+            let mut t = self.types.write();
             t.unserve(&gr);
             if is_deleting(&obj.value) {
                 t.terminating.insert(gr);

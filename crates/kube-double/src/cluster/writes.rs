@@ -12,7 +12,7 @@ use crate::meta::{finalizers, is_deleting, meta_str};
 use crate::patch::{PatchKind, json_patch, merge_patch, strategic_merge};
 use crate::resource::ResourceType;
 use crate::status::{ApiError, Subject};
-use crate::store::{ChangeKind, ObjKey, Store, Stored, lock};
+use crate::store::{ChangeKind, ObjKey, Store, Stored};
 
 /// The query options of a write.
 #[derive(Debug, Clone, Default)]
@@ -101,7 +101,7 @@ impl Cluster {
         }
         self.refuse_if_crd_terminating(rt)?;
         let store = self.store(&rt.store_key());
-        let r = self.create_locked(rt, &mut lock(&store), obj, opts)?;
+        let r = self.create_locked(rt, &mut store.lock(), obj, opts)?;
         if !opts.dry_run {
             self.sync_served_types(rt, &r.obj, false)?;
         }
@@ -144,7 +144,7 @@ impl Cluster {
         mutate: impl FnOnce(Option<&Value>) -> Result<Value, ApiError>,
     ) -> Result<WriteResult, ApiError> {
         let store = self.store(&rt.store_key());
-        let mut g = lock(&store);
+        let mut g = store.lock();
         let key = ObjKey::of(rt, at.ns, at.name);
         let Some(current) = g.objects.get(&key).cloned() else {
             // Only server-side apply creates through PATCH; `mutate` refuses the rest.

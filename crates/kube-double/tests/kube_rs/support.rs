@@ -30,23 +30,14 @@ where
         .unwrap_or_else(|e| panic!("create {name}: {e}"))
 }
 
-/// Waits until `check` returns `Some`, failing the test after a generous deadline.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+/// Waits until `check` returns `Some`, failing the test after a generous deadline (the
+/// workspace's one poll loop).
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    multi_eni_testkit::wait_for(Duration::from_secs(30), what, check).await
 }
 
 /// The HTTP status code of a kube-rs API error.
