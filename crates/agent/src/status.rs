@@ -13,7 +13,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource};
 use multi_eni_api::conditions::{self, set_condition};
 use multi_eni_api::keys::{condition, reason};
-use multi_eni_api::{EniAttachment, InterfaceStatus};
+use multi_eni_api::{EniAttachment, InterfaceStatus, status_patch};
 use serde_json::{Value, json};
 
 use crate::plan::{Outcome, Report};
@@ -101,18 +101,15 @@ pub fn next_interface(
     Some(next)
 }
 
-/// The merge patch that makes `status.interface` equal `next`, given what is there now.
+/// The merge patch that makes `status.interface` equal `next`, given what is there now: only
+/// what changed, dropped fields as `null` (the controller's fields are never in it).
 pub fn merge_patch(prev: Option<&InterfaceStatus>, next: &InterfaceStatus) -> Value {
-    let mut new = serde_json::to_value(next).unwrap_or_else(|_| json!({}));
-    if let (Some(prev), Value::Object(new_map)) =
-        (prev.and_then(|p| serde_json::to_value(p).ok()), &mut new)
-        && let Value::Object(prev_map) = prev
-    {
-        for key in prev_map.keys() {
-            new_map.entry(key.clone()).or_insert(Value::Null);
-        }
-    }
-    json!({ "status": { "interface": new } })
+    let prev = prev
+        .and_then(|p| serde_json::to_value(p).ok())
+        .unwrap_or_else(|| json!({}));
+    let new = serde_json::to_value(next).unwrap_or_else(|_| json!({}));
+    let diff = status_patch::merge_diff(&prev, &new).unwrap_or_else(|| json!({}));
+    json!({ "status": { "interface": diff } })
 }
 
 /// The reason of the InterfaceReady condition in `s`, if any.
