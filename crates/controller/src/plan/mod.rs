@@ -20,6 +20,7 @@ mod problem;
 mod recovery;
 mod removal;
 mod status;
+mod triggers;
 mod zones;
 
 #[cfg(test)]
@@ -38,3 +39,6 @@ pub use nodes::{InstanceFacts, InstanceLookup, NodeFacts, ProviderId, parse_prov
 pub use problem::{Problem, Severity};
 pub use recovery::{ErrorClass, Recovery, on_error};
 pub use status::{node_eni_status, status_changed};
+pub use triggers::{
+    KeyFilter, attachment_fleet_key, attachment_key, node_eni_key, node_enis_for_node, node_key,
+};
