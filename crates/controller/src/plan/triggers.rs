@@ -65,7 +65,7 @@ pub fn attachment_fleet_key(att: &EniAttachment) -> u64 {
         .and_then(|s| conditions::find(&s.conditions, condition::READY))
         .map(|c| (c.status.clone(), c.reason.clone()));
     hash((
-        s.and_then(|s| s.phase.clone()).map(|p| format!("{p:?}")),
+        s.and_then(|s| s.phase).map(|p| format!("{p:?}")),
         s.and_then(|s| s.eni_id.clone()),
         ready,
         deleting(att),
