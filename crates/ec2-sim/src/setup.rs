@@ -120,6 +120,19 @@ impl Ec2Sim {
         cidr: &str,
         tags: Tags,
     ) -> Result<String, SetupError> {
+        self.add_subnet_as(None, vpc_id, availability_zone, cidr, tags)
+    }
+
+    /// Adds a subnet with a given ID (`Some`: e.g. the IDs written in a published manifest, so
+    /// it applies unchanged) or a fresh one; returns its ID.
+    pub fn add_subnet_as(
+        &self,
+        id: Option<&str>,
+        vpc_id: &str,
+        availability_zone: &str,
+        cidr: &str,
+        tags: Tags,
+    ) -> Result<String, SetupError> {
         let bad_cidr = || SetupError::BadCidr(cidr.to_string());
         let (base, size) = parse_cidr(cidr).ok_or_else(bad_cidr)?;
         self.setup(|s, _| {
@@ -141,7 +154,7 @@ impl Ec2Sim {
                     vpc_cidr: vpc.cidr.clone(),
                 });
             }
-            let id = s.new_id("subnet");
+            let id = id.map_or_else(|| s.new_id("subnet"), str::to_string);
             let rec = SubnetRec::new(id.clone(), vpc_id, availability_zone, cidr, tags)
                 .ok_or_else(bad_cidr)?;
             s.subnets.insert(id.clone(), rec);
@@ -151,6 +164,16 @@ impl Ec2Sim {
 
     /// Adds a security group; returns its ID.
     pub fn add_security_group(&self, vpc_id: &str, name: &str) -> Result<String, SetupError> {
+        self.add_security_group_as(None, vpc_id, name)
+    }
+
+    /// Adds a security group with a given ID (`Some`) or a fresh one; returns its ID.
+    pub fn add_security_group_as(
+        &self,
+        id: Option<&str>,
+        vpc_id: &str,
+        name: &str,
+    ) -> Result<String, SetupError> {
         self.setup(|s, _| {
             if !s.vpcs.contains_key(vpc_id) {
                 return Err(SetupError::Missing {
@@ -158,7 +181,7 @@ impl Ec2Sim {
                     id: vpc_id.to_string(),
                 });
             }
-            let id = s.new_id("sg");
+            let id = id.map_or_else(|| s.new_id("sg"), str::to_string);
             s.groups.insert(
                 id.clone(),
                 SecurityGroup {
