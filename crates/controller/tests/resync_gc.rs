@@ -173,3 +173,54 @@ async fn gc_waits_the_real_cooldown_and_spares_enis_of_attachments_in_the_double
     );
     world.delete_attachment("gc-owned").await;
 }
+
+#[tokio::test]
+async fn gc_counts_not_found_as_done_and_stops_at_a_throttle_until_the_next_pass() {
+    let world = World::start().await;
+    let (ctx, _store) = world.fed_by_hand(world.config(Duration::ZERO));
+    let mut orphans = Vec::new();
+    for i in 0..3 {
+        orphans.push(
+            world
+                .create_eni(world.tags(&format!("uid-gone-{i}")))
+                .await
+                .id,
+        );
+    }
+    orphans.sort();
+    let mut gc = GcState::default();
+    pass(&ctx, &mut gc).await.expect("first sight");
+
+    // The first delete finds the ENI gone already, the second is throttled: the third waits.
+    world.sim.fail_next(
+        Op::DeleteNetworkInterface,
+        1,
+        "InvalidNetworkInterfaceID.NotFound",
+    );
+    world
+        .sim
+        .fail_next(Op::DeleteNetworkInterface, 1, "RequestLimitExceeded");
+    world.sim.reset_stats();
+    let r = pass(&ctx, &mut gc).await.expect("pass");
+    assert_eq!(r.already_gone, vec![orphans[0].clone()]);
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert_eq!(r.failed[0].0, orphans[1]);
+    assert!(r.deleted.is_empty());
+    assert_eq!(
+        world.sim.calls(Op::DeleteNetworkInterface),
+        2,
+        "stopped at the throttle"
+    );
+    assert_eq!(ctx.metrics.gc_deleted.get(), 0);
+    assert!(ctx.enis.get(&orphans[0]).is_none(), "gone is gone");
+
+    // Next pass: the other two go. The first (still in EC2: the NotFound was injected) was
+    // forgotten as done, so it is a first sight again, and goes one pass later.
+    let r = pass(&ctx, &mut gc).await.expect("next pass");
+    assert_eq!(r.deleted, orphans[1..].to_vec());
+    assert_eq!(gc.orphans().keys().collect::<Vec<_>>(), vec![&orphans[0]]);
+    let r = pass(&ctx, &mut gc).await.expect("last pass");
+    assert_eq!(r.deleted, vec![orphans[0].clone()]);
+    assert_eq!(ctx.metrics.gc_deleted.get(), 3);
+    assert!(gc.orphans().is_empty());
+}
