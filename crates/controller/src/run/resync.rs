@@ -64,7 +64,10 @@ pub struct PassReport {
 }
 
 /// Runs a pass now and then every `ctx.config.resync_period`, forever, calling `drift` for each
-/// ENIAttachment to reconcile. A failed pass is logged and retried at the next period.
+/// ENIAttachment to reconcile (from the loop itself: keep it quick, e.g. a send into the
+/// attachment controller's trigger channel). A failed pass is logged and retried at the next
+/// period. A drift report is a hint, not a verdict: the listing may predate the reconciler's own
+/// last step, and the reconcile it triggers looks again.
 pub async fn run(
     ctx: Arc<Context>,
     drift: impl Fn(ObjectRef<EniAttachment>) + Send + Sync + 'static,
@@ -120,6 +123,8 @@ pub async fn pass(ctx: &Context, state: &mut GcState) -> Result<PassReport, Erro
     report.listed = listing.len();
     ctx.enis.replace(listing.clone(), now);
 
+    // Read after the listing, so every listed ENI's ENIAttachment had as long as possible to
+    // reach the store; the GC cooldown covers a watch that is slower still.
     let attachments = ctx.stores.attachments.state();
     report.drifted = plan::drift(&listing, attachments.iter().map(AsRef::as_ref))
         .into_iter()
