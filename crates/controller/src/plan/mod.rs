@@ -5,7 +5,8 @@
 //! security groups, their failures as problems), `zones` (subnets a node skips for its AZ),
 //! `fleet` (which ENIAttachments a NodeENI wants), `finalizer` (the NodeENI's way out),
 //! `lifecycle` (one ENIAttachment's next step towards its ENI, and back), `device_index` (which
-//! index to attach at), `removal` (detach and delete), `recovery` (what an EC2 error means for
+//! index to attach at), `removal` (detach and delete), `gc` (orphan ENIs to collect and
+//! attachments EC2 drifted from, from one resync listing), `recovery` (what an EC2 error means for
 //! the next step), `status` (the NodeENI status aggregated from its ENIAttachments), `problem`
 //! (what could not be done, for conditions and Events).
 
@@ -13,6 +14,7 @@ mod device_index;
 mod finalizer;
 mod fleet;
 mod fold;
+mod gc;
 mod lifecycle;
 mod lookups;
 mod nodes;
@@ -30,6 +32,7 @@ pub use device_index::IndexChoice;
 pub use finalizer::{FinalizerStep, finalizer_step};
 pub use fleet::{FleetInput, Plan, plan};
 pub use fold::Ec2Outcome;
+pub use gc::{Drift, DriftReason, GcDetach, GcInput, GcPlan, drift, gc};
 pub use lifecycle::{
     Ec2Action, InstanceSeen, InstanceView, LifecycleConfig, Observed, Step, Wait, WaitReason,
     client_token, next_step,

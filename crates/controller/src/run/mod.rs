@@ -5,15 +5,18 @@
 //! cluster's ENIs as the last describe saw them), `attachment` (the ENIAttachment reconciler),
 //! `executor` (one EC2 call of the plan, its result folded back), `observe` (what one attachment's
 //! world looks like now), `fleet` (the NodeENI reconciler), `instances` (batched, cached
-//! DescribeInstances), `resync` (the periodic tag-filtered describe and garbage collection),
+//! DescribeInstances), `resync` (the periodic tag-filtered describe, drift and garbage collection),
+//! `describe_batch` (concurrent describe-by-ID requests coalesced into one call),
 //! `leader` (Lease-based leader election), `metrics`, `events`.
 
 pub mod context;
+pub mod describe_batch;
 pub mod eni_index;
 pub mod error;
 pub mod events;
 pub mod instances;
 pub mod metrics;
+pub mod resync;
 
 pub use context::{Context, ControllerConfig, Stores};
 pub use eni_index::EniIndex;

@@ -1,0 +1,203 @@
+//! Describe-by-ID for many reconciles at once. When a rollout wakes hundreds of ENIAttachments
+//! that each need fresh facts about their ENI, one DescribeNetworkInterfaces answers them all
+//! instead of one call each — EC2's describe bucket is shared by the whole account.
+//!
+//! Requests that arrive within `window` of the first one, or while a call is in flight, are
+//! answered by the next single call: the IDs of every waiting request, deduplicated, in the
+//! `network-interface-id` filter (at most [`MAX_FILTER_VALUES`] values a call, paginated). A
+//! filter rather than the ID list, because EC2 fails a whole ID-list request when one ID is
+//! unknown; with the filter an unknown ENI is simply absent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use multi_eni_ec2::{
+    DescribeQuery, Ec2, Ec2Error, ErrorKind, Filter, NetworkInterface, Op, collect_pages,
+    escape_wildcards,
+};
+use tokio::sync::oneshot;
+
+use super::eni_index::EniIndex;
+
+/// EC2's limit on values in one filter.
+pub const MAX_FILTER_VALUES: usize = 200;
+
+/// How long the first request of a batch waits for others to join it, by default: short next to
+/// a reconcile, long next to the burst of reconciles one watch event triggers.
+pub const DEFAULT_WINDOW: Duration = Duration::from_millis(50);
+
+type Reply = Result<Vec<NetworkInterface>, Ec2Error>;
+
+/// The coalescing describer. Cheap to share: wrap it in an `Arc` (or keep it in the context).
+pub struct DescribeBatch {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DescribeBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DescribeBatch")
+            .field("window", &self.inner.window)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    ec2: Arc<dyn Ec2>,
+    window: Duration,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Waiter>,
+    /// A task is collecting or calling; new requests join its next call.
+    driving: bool,
+}
+
+struct Waiter {
+    ids: Vec<String>,
+    reply: oneshot::Sender<Reply>,
+}
+
+impl DescribeBatch {
+    /// Batches requests arriving within `window` of each other ([`DEFAULT_WINDOW`] is a good
+    /// choice); `Duration::ZERO` still merges everything that arrives while a call is in flight.
+    pub fn new(ec2: Arc<dyn Ec2>, window: Duration) -> DescribeBatch {
+        DescribeBatch {
+            inner: Arc::new(Inner {
+                ec2,
+                window,
+                queue: Mutex::new(Queue::default()),
+            }),
+        }
+    }
+
+    /// The ENIs among `ids` that EC2 knows, as one shared call shows them (those it does not
+    /// know are absent). An error of that call reaches every request it was answering.
+    ///
+    /// Must run inside a tokio runtime: the first request of a batch spawns the task that makes
+    /// the call, so a caller that gives up (a cancelled reconcile) never strands the others.
+    pub async fn describe(&self, ids: Vec<String>) -> Result<Vec<NetworkInterface>, Ec2Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut q = self.inner.lock();
+            q.waiting.push(Waiter { ids, reply });
+            !std::mem::replace(&mut q.driving, true)
+        };
+        if start {
+            tokio::spawn(drive(self.inner.clone()));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(Ec2Error::codeless(
+                Op::DescribeNetworkInterfaces,
+                ErrorKind::Transient,
+                "the batched describe ended without an answer",
+            ))
+        })
+    }
+
+    /// [`DescribeBatch::describe`], and what it found recorded in `index`. ENIs not found are
+    /// left in the index: right after a create EC2 may not list an ENI yet, and only the caller
+    /// knows whether absence means gone (it then calls [`EniIndex::remove`]).
+    pub async fn refresh(
+        &self,
+        ids: Vec<String>,
+        index: &EniIndex,
+    ) -> Result<Vec<NetworkInterface>, Ec2Error> {
+        let found = self.describe(ids).await?;
+        for eni in &found {
+            index.upsert(eni.clone());
+        }
+        Ok(found)
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Every change to the queue is one push, take or flag flip: a poisoned lock is
+        // still consistent.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One describe (a call per [`MAX_FILTER_VALUES`] IDs, each paginated) for all of `ids`.
+    async fn fetch(&self, ids: BTreeSet<String>) -> Result<Vec<NetworkInterface>, Ec2Error> {
+        let ids: Vec<String> = ids.into_iter().collect();
+        let mut found = Vec::new();
+        for chunk in ids.chunks(MAX_FILTER_VALUES) {
+            let values = chunk.iter().map(|id| escape_wildcards(id));
+            let query = DescribeQuery::filters(vec![Filter::new("network-interface-id", values)]);
+            let page = collect_pages(Op::DescribeNetworkInterfaces, query, |q| {
+                let ec2 = self.ec2.clone();
+                async move { ec2.describe_network_interfaces(&q).await }
+            })
+            .await?;
+            found.extend(page);
+        }
+        Ok(found)
+    }
+}
+
+/// Collects for one window, then calls until nobody is waiting.
+async fn drive(inner: Arc<Inner>) {
+    let mut guard = Driving {
+        inner: inner.clone(),
+        armed: true,
+    };
+    tokio::time::sleep(inner.window).await;
+    loop {
+        let batch = {
+            let mut q = inner.lock();
+            if q.waiting.is_empty() {
+                q.driving = false;
+                guard.armed = false;
+                return;
+            }
+            std::mem::take(&mut q.waiting)
+        };
+        let ids: BTreeSet<String> = batch.iter().flat_map(|w| w.ids.iter().cloned()).collect();
+        match inner.fetch(ids).await {
+            Ok(found) => answer(batch, found),
+            Err(e) => {
+                for w in batch {
+                    // A waiter that gave up dropped its receiver: nothing to tell it.
+                    let _ = w.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn answer(batch: Vec<Waiter>, found: Vec<NetworkInterface>) {
+    let by_id: BTreeMap<&str, &NetworkInterface> =
+        found.iter().map(|e| (e.id.as_str(), e)).collect();
+    for w in batch {
+        let wanted: BTreeSet<&str> = w.ids.iter().map(String::as_str).collect();
+        let mine = wanted
+            .into_iter()
+            .filter_map(|id| by_id.get(id).map(|e| (*e).clone()))
+            .collect();
+        let _ = w.reply.send(Ok(mine));
+    }
+}
+
+/// Should the driving task end other than by running out of work (a panic, its runtime shutting
+/// down), lets the next request start a new one and fails the stranded requests at once
+/// (dropping their senders) instead of leaving them waiting forever.
+struct Driving {
+    inner: Arc<Inner>,
+    armed: bool,
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut q = self.inner.lock();
+            q.driving = false;
+            q.waiting.clear();
+        }
+    }
+}
