@@ -6,14 +6,18 @@
 //! `executor` (one EC2 call of the plan, its result folded back), `observe` (what one attachment's
 //! world looks like now), `fleet` (the NodeENI reconciler), `instances` (batched, cached
 //! DescribeInstances), `resync` (the periodic tag-filtered describe and garbage collection),
-//! `leader` (Lease-based leader election), `metrics`, `events`.
+//! `leader` (Lease-based leader election), `metrics`, `events`, `backoff` (per-object exponential backoff on repeated failures).
 
+pub mod attachment;
+pub mod backoff;
 pub mod context;
 pub mod eni_index;
 pub mod error;
 pub mod events;
+pub mod executor;
 pub mod instances;
 pub mod metrics;
+pub mod observe;
 
 pub use context::{Context, ControllerConfig, Stores};
 pub use eni_index::EniIndex;
