@@ -56,6 +56,15 @@ pub fn describe_need(
         })
     };
     let stale = known.is_empty() || (transitional && known.iter().any(|(_, seen)| old(seen)));
+    // After a retried create with a new token an extra ENI may carry our UID; before the
+    // finalizer goes, look for it by tag, so it is deleted with ours and not left to the GC.
+    let strays_possible = s.create_attempt.is_some_and(|n| n > 1);
+    if att.metadata.deletion_timestamp.is_some() && strays_possible {
+        return DescribeNeed {
+            ids: s.eni_id.into_iter().collect(),
+            uids: vec![uid],
+        };
+    }
     if !stale {
         return none;
     }
@@ -182,6 +191,24 @@ mod tests {
         for (what, a, known, want) in table {
             assert_eq!(describe_need(&a, known, now, poll), want, "{what}");
         }
+    }
+
+    #[test]
+    fn a_deleting_attachment_that_created_more_than_once_looks_for_strays_by_tag() {
+        let poll = Duration::from_secs(2);
+        let fresh = vec![("eni-2".to_owned(), Some(at(9_500)))];
+        let mut a = att(Some(Phase::Attached), Some(2), Some("eni-2"));
+        assert!(describe_need(&a, &fresh, at(10_000), poll).is_empty());
+        a.metadata.deletion_timestamp = Some(time(9));
+        let want = DescribeNeed {
+            ids: vec!["eni-2".to_owned()],
+            uids: vec!["uid-a".to_owned()],
+        };
+        assert_eq!(describe_need(&a, &fresh, at(10_000), poll), want);
+        // One attempt: the same token always gave the same ENI; nothing extra to find.
+        let mut one = att(Some(Phase::Attached), Some(1), Some("eni-2"));
+        one.metadata.deletion_timestamp = Some(time(9));
+        assert!(describe_need(&one, &fresh, at(10_000), poll).is_empty());
     }
 
     #[test]

@@ -115,9 +115,9 @@ async fn drive(ctx: &Context, mut att: EniAttachment) -> Result<Ended, Error> {
                 }));
             }
             Step::DropFinalizer => {
-                drop_finalizer(ctx, &att).await?;
+                let dropped = drop_finalizer(ctx, &att).await?;
                 return Ok(Ended::Done(Next {
-                    requeue_after: None,
+                    requeue_after: (!dropped).then_some(Duration::from_millis(200)),
                 }));
             }
         };
@@ -195,7 +195,8 @@ async fn persist(
     Ok(())
 }
 
-/// Adds our finalizer to a live object that lacks it, before anything exists in EC2.
+/// Adds our finalizer to a live object that lacks it, before anything exists in EC2. A merge
+/// patch of the whole list, guarded by the resourceVersion read (409 when stale).
 async fn ensure_finalizer(ctx: &Context, att: &mut EniAttachment) -> Result<(), Error> {
     let has = att.finalizers().iter().any(|f| f == FINALIZER_ENI_CLEANUP);
     if has || att.metadata.deletion_timestamp.is_some() {
@@ -203,20 +204,27 @@ async fn ensure_finalizer(ctx: &Context, att: &mut EniAttachment) -> Result<(), 
     }
     let mut finalizers = att.finalizers().to_vec();
     finalizers.push(FINALIZER_ENI_CLEANUP.to_owned());
-    let ops = json!([
-        { "op": "test", "path": "/metadata/resourceVersion", "value": att.resource_version() },
-        { "op": "add", "path": "/metadata/finalizers", "value": finalizers },
-    ]);
-    *att = json_patch(ctx, att, ops).await?;
+    let patch = json!({
+        "metadata": { "resourceVersion": att.resource_version(), "finalizers": finalizers },
+    });
+    let api: Api<EniAttachment> = Api::all(ctx.client.clone());
+    *att = api
+        .patch(
+            &att.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
     Ok(())
 }
 
-/// Removes our finalizer, guarded by a `test` of the list as read: if someone changed it since,
-/// the patch fails (422) and the next reconcile decides again.
-async fn drop_finalizer(ctx: &Context, att: &EniAttachment) -> Result<(), Error> {
+/// Removes our finalizer, guarded by a `test` of the list as read, so a status write by the agent
+/// in between does not fail it but a change of the list does. `false`: the list changed (422);
+/// read again.
+async fn drop_finalizer(ctx: &Context, att: &EniAttachment) -> Result<bool, Error> {
     let current = att.finalizers().to_vec();
     if !current.iter().any(|f| f == FINALIZER_ENI_CLEANUP) {
-        return Ok(());
+        return Ok(true);
     }
     let rest: Vec<&String> = current
         .iter()
@@ -226,9 +234,15 @@ async fn drop_finalizer(ctx: &Context, att: &EniAttachment) -> Result<(), Error>
         { "op": "test", "path": "/metadata/finalizers", "value": current },
         { "op": "replace", "path": "/metadata/finalizers", "value": rest },
     ]);
-    json_patch(ctx, att, ops).await?;
+    match json_patch(ctx, att, ops).await {
+        Ok(_) => {}
+        Err(Error::Kube(kube::Error::Api(s))) if s.code == 422 => return Ok(false),
+        // Already gone: someone else removed the last finalizer.
+        Err(Error::Kube(kube::Error::Api(s))) if s.code == 404 => return Ok(true),
+        Err(e) => return Err(e),
+    }
     info!(name = %att.name_any(), "ENI cleaned up; finalizer removed");
-    Ok(())
+    Ok(true)
 }
 
 async fn json_patch(

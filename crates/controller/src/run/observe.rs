@@ -85,8 +85,8 @@ async fn list(ctx: &Context, filter: Filter) -> Result<Vec<NetworkInterface>, Ec
     .await
 }
 
-/// The instance, described afresh when a device index is about to be chosen (an ENI of ours
-/// waiting to be attached), else from the instance cache.
+/// The instance, described afresh when a device index is about to be chosen or an ENI created
+/// again, else from the instance cache (which the fleet filled moments ago for new attachments).
 async fn instance(
     ctx: &Context,
     att: &EniAttachment,
@@ -103,7 +103,10 @@ async fn instance(
             a.instance_id.as_deref() == Some(id.as_str()) && a.status != AttachmentStatus::Detached
         })
     });
-    let choosing = matches!(phase, Phase::Creating | Phase::Attaching)
+    // About to pick a device index (an unattached ENI of ours), or about to create again because
+    // the recorded ENI is gone or off the instance (is the instance itself still there?).
+    let recorded = att.status.as_ref().is_some_and(|s| s.eni_id.is_some());
+    let choosing = (matches!(phase, Phase::Creating | Phase::Attaching) || recorded)
         && !on_instance
         && att.metadata.deletion_timestamp.is_none();
     if choosing {
