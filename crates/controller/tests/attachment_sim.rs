@@ -509,3 +509,72 @@ async fn on_the_real_kube_apiserver_the_guards_and_the_finalizer_hold() {
         .expect("apply the CRDs");
     guarded_life(client, "att-guarded-real").await;
 }
+
+/// The describe budget before coalescing: the index and the folded call results carry every step
+/// but the one EC2 finishes by itself (an attach completing), so a rollout spends at most one
+/// DescribeNetworkInterfaces per ENI (a batcher turns those into one call per poll) and shares
+/// one DescribeInstances through the instance cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_spends_at_most_one_eni_describe_per_eni_and_shares_the_instance_describe() {
+    let (_server, client) = double().await;
+    let w = World::new(SimConfig::instant());
+    let ctx = context(&client, w.sim.clone()).await;
+    let names = ["att-roll-1", "att-roll-2", "att-roll-3"];
+    for (i, name) in (1..).zip(names) {
+        create_attachment(&client, &w, name, i, true).await;
+    }
+    let mut drivers: Vec<Driver> = names
+        .iter()
+        .map(|n| Driver::new(ctx.clone(), &client, n))
+        .collect();
+    for d in &mut drivers {
+        d.until("Attached", attached).await;
+    }
+    let describes = w.sim.calls(Op::DescribeNetworkInterfaces);
+    assert!(describes <= 3, "{describes} ENI describes for 3 ENIs");
+    assert_eq!(
+        w.sim.calls(Op::DescribeInstances),
+        1,
+        "one instance describe"
+    );
+    assert_eq!(w.sim.calls(Op::CreateNetworkInterface), 3);
+    assert_eq!(w.sim.calls(Op::AttachNetworkInterface), 3);
+    for d in &mut drivers {
+        delete_and_finish(d, &w).await;
+    }
+}
+
+/// EC2's reads lag its writes: a describe right after our attach still shows the ENI free, one
+/// right after our detach still shows it attached. The reconciler must not attach again (EC2
+/// refuses: in use, and the conflict costs a backoff), nor detach again every poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_describe_lagging_behind_our_calls_does_not_make_them_again() {
+    let (_server, client) = double().await;
+    let w = World::new(SimConfig::instant().with_fixed_lag(Duration::from_millis(300)));
+    let by_id = DescribeQuery::ids([w.instance.clone()]);
+    wait_until(TIMEOUT, "the instance to be listed", || async {
+        match w.sim.describe_instances(&by_id).await {
+            Ok(p) if !p.items.is_empty() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let ctx = context(&client, w.sim.clone()).await;
+    let uid = create_attachment(&client, &w, "att-lag", 1, true)
+        .await
+        .uid()
+        .expect("uid");
+    let mut d = Driver::new(ctx.clone(), &client, "att-lag");
+    d.until("Attached", attached).await;
+    assert_eq!(w.enis_of(&uid).len(), 1);
+    let metrics = ctx.metrics.render();
+    let attaches_ok = r#"op="AttachNetworkInterface",result="ok"} 1"#;
+    assert!(metrics.contains(attaches_ok), "{metrics}");
+    assert!(
+        !metrics.contains(r#"op="AttachNetworkInterface",result="conflict""#),
+        "{metrics}"
+    );
+    delete_and_finish(&mut d, &w).await;
+    // Nor detach again while the describe still shows the detach we asked for as not begun.
+    assert_eq!(w.sim.calls(Op::DetachNetworkInterface), 1);
+}

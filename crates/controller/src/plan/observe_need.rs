@@ -9,6 +9,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use multi_eni_api::{EniAttachment, Phase};
+use multi_eni_ec2::{AttachmentStatus, EniAttachment as Ec2Attachment, NetworkInterface};
 
 /// What to describe: ENIs by ID (the `network-interface-id` filter, so an unknown ID is absent
 /// rather than an error) and ENIs by attachment UID (the `multi-eni.k8s.aws/attachment` tag).
@@ -79,6 +80,49 @@ pub fn describe_need(
             ids: vec![],
             uids: vec![uid],
         },
+    }
+}
+
+/// What to keep of an ENI a describe returned, given what the index knew (`known`, last seen at
+/// `known_at`): the described one, unless it is behind what the index saw within `grace`. EC2's
+/// reads lag its writes: right after our attach a describe still shows the ENI free (believing it
+/// would attach again, which EC2 refuses and which costs a conflict's backoff), and right after
+/// our detach it still shows it attached (believing it would detach again every poll).
+pub fn take_described(
+    known: Option<&NetworkInterface>,
+    known_at: Option<Timestamp>,
+    described: &NetworkInterface,
+    now: Timestamp,
+    grace: Duration,
+) -> bool {
+    let Some(known) = known else { return true };
+    let recent = known_at.is_some_and(|t| {
+        let age = now.as_millisecond().saturating_sub(t.as_millisecond());
+        u128::try_from(age).unwrap_or(u128::MAX) < grace.as_millis()
+    });
+    if !recent {
+        return true;
+    }
+    let (k, d) = (known.attachment.as_ref(), described.attachment.as_ref());
+    let behind = match (k, d) {
+        // The same attachment, at an earlier stage than seen.
+        (Some(k), Some(d)) if k.attachment_id == d.attachment_id => rank(d) < rank(k),
+        // An attach we saw begin, not listed yet.
+        (Some(k), d) => {
+            matches!(rank(k), 1 | 2) && d.is_none_or(|d| d.status == AttachmentStatus::Detached)
+        }
+        (None, _) => false,
+    };
+    !behind
+}
+
+/// An attachment's stages in the order EC2 moves through them.
+fn rank(a: &Ec2Attachment) -> u8 {
+    match a.status {
+        AttachmentStatus::Attaching => 1,
+        AttachmentStatus::Attached => 2,
+        AttachmentStatus::Detaching => 3,
+        _ => 4,
     }
 }
 
@@ -209,6 +253,106 @@ mod tests {
         let mut one = att(Some(Phase::Attached), Some(1), Some("eni-2"));
         one.metadata.deletion_timestamp = Some(time(9));
         assert!(describe_need(&one, &fresh, at(10_000), poll).is_empty());
+    }
+
+    #[test]
+    fn a_lagging_describe_does_not_undo_an_attach_or_detach_we_just_made() {
+        let grace = Duration::from_secs(30);
+        let on = |status| {
+            let mut e = available_eni("eni-1", "uid-a");
+            e.attachment = Some(Ec2Attachment {
+                attachment_id: "eni-attach-1".into(),
+                instance_id: Some("i-00000001".into()),
+                device_index: 1,
+                network_card_index: 0,
+                status,
+                delete_on_termination: false,
+            });
+            e
+        };
+        let free = available_eni("eni-1", "uid-a");
+        let attaching = on(AttachmentStatus::Attaching);
+        let attached = on(AttachmentStatus::Attached);
+        let detached = on(AttachmentStatus::Detached);
+        let detaching = on(AttachmentStatus::Detaching);
+        let now = at(100_000);
+        let recent = Some(at(95_000));
+        let long_ago = Some(at(10_000));
+        let table = [
+            ("nothing known", None, recent, &free, true),
+            (
+                "attach proved, describe lags",
+                Some(&attaching),
+                recent,
+                &free,
+                false,
+            ),
+            (
+                "attach proved, that attachment since detached",
+                Some(&attaching),
+                recent,
+                &detached,
+                true,
+            ),
+            (
+                "attach proved, describe caught up",
+                Some(&attaching),
+                recent,
+                &attached,
+                true,
+            ),
+            (
+                "attach proved long ago: believe EC2",
+                Some(&attaching),
+                long_ago,
+                &free,
+                true,
+            ),
+            (
+                "attached, describe lags",
+                Some(&attached),
+                recent,
+                &attaching,
+                false,
+            ),
+            (
+                "detach proved, describe lags",
+                Some(&detaching),
+                recent,
+                &attached,
+                false,
+            ),
+            (
+                "detach proved, describe caught up",
+                Some(&detaching),
+                recent,
+                &free,
+                true,
+            ),
+            (
+                "detach proved, then detached",
+                Some(&detaching),
+                recent,
+                &detached,
+                true,
+            ),
+            (
+                "detach proved long ago",
+                Some(&detaching),
+                long_ago,
+                &attached,
+                true,
+            ),
+            ("known free", Some(&free), recent, &attached, true),
+            ("known detached", Some(&detached), recent, &free, true),
+        ];
+        for (what, known, known_at, described, want) in table {
+            assert_eq!(
+                take_described(known, known_at, described, now, grace),
+                want,
+                "{what}"
+            );
+        }
     }
 
     #[test]

@@ -50,12 +50,12 @@ async fn call(ctx: &Context, action: &Ec2Action) -> Result<Ec2Outcome, Ec2Error>
             let eni = ec2.create_network_interface(req).await?;
             Ok(Ec2Outcome::Created(Box::new(eni)))
         }
-        Ec2Action::Attach(req) => {
-            let r = ec2.attach_network_interface(req).await;
-            // Attached or refused, the instance's interfaces are not what the cache says.
-            ctx.instances.forget(&req.instance_id);
-            Ok(Ec2Outcome::Attached(r?))
-        }
+        // The instance cache is left as it is: several attachments of one node share it during
+        // a rollout, each wants its own index, and an index the cache shows free but EC2 has
+        // given away is refused (DeviceIndexInUse) and skipped.
+        Ec2Action::Attach(req) => Ok(Ec2Outcome::Attached(
+            ec2.attach_network_interface(req).await?,
+        )),
         Ec2Action::Modify {
             network_interface_id,
             change,

@@ -17,7 +17,9 @@ use multi_eni_ec2::{
 
 use super::context::Context;
 use super::error::Error;
-use crate::plan::{DescribeNeed, InstanceSeen, InstanceView, Observed, describe_need};
+use crate::plan::{
+    DescribeNeed, InstanceSeen, InstanceView, Observed, describe_need, take_described,
+};
 
 /// The facts [`crate::plan::next_step`] needs for `att`.
 pub async fn observe(ctx: &Context, att: &EniAttachment) -> Result<Observed, Error> {
@@ -51,9 +53,7 @@ pub async fn describe(ctx: &Context, need: &DescribeNeed) -> Result<(), Ec2Error
         for id in need.ids.iter().filter(|id| !listed.contains(id.as_str())) {
             ctx.enis.remove(id);
         }
-        for eni in found {
-            ctx.enis.upsert(eni);
-        }
+        merge(ctx, found);
     }
     if !need.uids.is_empty() {
         let found = list(
@@ -69,11 +69,22 @@ pub async fn describe(ctx: &Context, need: &DescribeNeed) -> Result<(), Ec2Error
                 }
             }
         }
-        for eni in found {
+        merge(ctx, found);
+    }
+    Ok(())
+}
+
+/// Writes described ENIs into the index, except where it knows better ([`take_described`]).
+fn merge(ctx: &Context, found: Vec<NetworkInterface>) {
+    let now = ctx.now();
+    let grace = ctx.config.lifecycle.visibility_grace;
+    for eni in found {
+        let known = ctx.enis.get(&eni.id);
+        let known_at = ctx.enis.seen_at(&eni.id);
+        if take_described(known.as_ref(), known_at, &eni, now, grace) {
             ctx.enis.upsert(eni);
         }
     }
-    Ok(())
 }
 
 async fn list(ctx: &Context, filter: Filter) -> Result<Vec<NetworkInterface>, Ec2Error> {
