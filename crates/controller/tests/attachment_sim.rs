@@ -578,3 +578,124 @@ async fn a_describe_lagging_behind_our_calls_does_not_make_them_again() {
     // Nor detach again while the describe still shows the detach we asked for as not begun.
     assert_eq!(w.sim.calls(Op::DetachNetworkInterface), 1);
 }
+
+/// An index held by one of our ENIs on its way out is waited for, not skipped: after a
+/// replacement the new ENI lands where the old one was, and no index after it shifts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_held_by_our_leaving_eni_is_waited_for_then_taken() {
+    let (_server, client) = double().await;
+    let w = World::new(SimConfig::instant());
+    let ctx = context(&client, w.sim.clone()).await;
+    create_attachment(&client, &w, "att-old", 1, true).await;
+    let mut old = Driver::new(ctx.clone(), &client, "att-old");
+    old.until("Attached", attached).await;
+    old.agent_reports(json!({ "interfaceName": "eth1", "up": true, "released": false }))
+        .await;
+    old.delete().await;
+    old.until("Detaching", |o| phase(o) == "Detaching").await;
+    let stores = ctx.stores.clone();
+    wait_until(TIMEOUT, "the store to see the old one leaving", || {
+        let stores = stores.clone();
+        async move {
+            let leaving = stores
+                .attachments
+                .state()
+                .iter()
+                .any(|a| a.name_any() == "att-old" && a.metadata.deletion_timestamp.is_some());
+            if leaving {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        }
+    })
+    .await;
+
+    let new_uid = create_attachment(&client, &w, "att-new", 1, true)
+        .await
+        .uid()
+        .expect("uid");
+    let mut new = Driver::new(ctx.clone(), &client, "att-new");
+    new.until("the new ENI created", |o| {
+        o.and_then(|o| o.status.as_ref())
+            .is_some_and(|s| s.eni_id.is_some())
+    })
+    .await;
+    for _ in 0..3 {
+        new.poke();
+        new.tick().await;
+    }
+    let obj = new.get().await.expect("object");
+    assert_eq!(phase(Some(&obj)), "Creating", "waits for index 1");
+    assert_eq!(
+        w.sim.calls(Op::AttachNetworkInterface),
+        1,
+        "only the old attach"
+    );
+
+    old.agent_reports(json!({ "released": true })).await;
+    old.until("the old ENIAttachment to be gone", gone).await;
+    new.poke();
+    let obj = new.until("Attached", attached).await.expect("object");
+    assert_eq!(status(&obj).device_index, Some(1));
+    let eni = w.enis_of(&new_uid).pop().expect("ENI");
+    assert_eq!(eni.attachment.map(|a| a.device_index), Some(1));
+    delete_and_finish(&mut new, &w).await;
+}
+
+/// EC2-like timing, 20 times faster: describes lag 1–3 s, attaches take 2 s, detaches 3 s, the
+/// server throttles. Three attachments on one instance still converge to one ENI each and back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_like_timing_converges_for_several_attachments() {
+    let (_server, client) = double().await;
+    let w = World::new(SimConfig::default().with_time_scale(20.0).with_seed(3));
+    let by_id = DescribeQuery::ids([w.instance.clone()]);
+    wait_until(TIMEOUT, "the instance to be listed running", || async {
+        match w.sim.describe_instances(&by_id).await {
+            Ok(p)
+                if p.items
+                    .iter()
+                    .any(|i| i.state == multi_eni_ec2::InstanceState::Running) =>
+            {
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let ctx = context(&client, w.sim.clone()).await;
+    let names = ["att-ec2-1", "att-ec2-2", "att-ec2-3"];
+    for (i, name) in (1..).zip(names) {
+        create_attachment(&client, &w, name, i, true).await;
+    }
+    let drivers: Vec<tokio::sync::Mutex<Driver>> = names
+        .iter()
+        .map(|n| tokio::sync::Mutex::new(Driver::new(ctx.clone(), &client, n)))
+        .collect();
+    let drivers = &drivers;
+    let all = |want: &'static str| async move {
+        wait_until(TIMEOUT, want, || async move {
+            let mut seen = Vec::new();
+            for d in drivers {
+                seen.push(phase(d.lock().await.tick().await.as_ref()));
+            }
+            if seen.iter().all(|p| p == want) {
+                Ok(())
+            } else {
+                Err(format!("{seen:?}"))
+            }
+        })
+        .await;
+    };
+    all("Attached").await;
+    for name in names {
+        let obj = api(&client).get(name).await.expect("object");
+        assert_eq!(w.enis_of(&obj.uid().expect("uid")).len(), 1, "{name}");
+    }
+    assert_no_leaks(&client, &w).await;
+    for d in drivers {
+        d.lock().await.delete().await;
+    }
+    all("").await;
+    assert!(w.ours().is_empty(), "{:?}", w.ours());
+}

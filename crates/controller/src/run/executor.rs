@@ -2,7 +2,9 @@
 //! into the ENI index, so the next reconcile (of this or another attachment) needs no describe to
 //! know it.
 
-use multi_eni_ec2::{Ec2Error, ErrorKind, NetworkInterface, Resource};
+use multi_eni_ec2::{
+    AttachmentStatus, Ec2Error, ErrorKind, InstanceInterface, NetworkInterface, Resource,
+};
 use tracing::debug;
 
 use super::context::Context;
@@ -50,12 +52,23 @@ async fn call(ctx: &Context, action: &Ec2Action) -> Result<Ec2Outcome, Ec2Error>
             let eni = ec2.create_network_interface(req).await?;
             Ok(Ec2Outcome::Created(Box::new(eni)))
         }
-        // The instance cache is left as it is: several attachments of one node share it during
-        // a rollout, each wants its own index, and an index the cache shows free but EC2 has
-        // given away is refused (DeviceIndexInUse) and skipped.
-        Ec2Action::Attach(req) => Ok(Ec2Outcome::Attached(
-            ec2.attach_network_interface(req).await?,
-        )),
+        Ec2Action::Attach(req) => {
+            let r = ec2.attach_network_interface(req).await?;
+            // The next index choice on this instance (another attachment of the node) must see
+            // this index taken; patching the cache costs no describe.
+            ctx.instances.record_attach(
+                &req.instance_id,
+                InstanceInterface {
+                    network_interface_id: req.network_interface_id.clone(),
+                    attachment_id: r.attachment_id.clone(),
+                    device_index: req.device_index,
+                    network_card_index: r.network_card_index,
+                    status: AttachmentStatus::Attaching,
+                    delete_on_termination: false,
+                },
+            );
+            Ok(Ec2Outcome::Attached(r))
+        }
         Ec2Action::Modify {
             network_interface_id,
             change,
