@@ -142,6 +142,21 @@ async fn create_attaches_at_the_wanted_index_with_tags_token_and_delete_on_termi
         "{metrics}"
     );
 
+    // Events tell people what happened, with the same words as the status.
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(client.clone(), "default");
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .expect("list Events")
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    for want in ["Created", "Attached"] {
+        assert!(reasons.iter().any(|r| r == want), "{want} in {reasons:?}");
+    }
+
     // The agent releases at once here, so removal goes straight through.
     d.agent_reports(json!({ "released": true })).await;
     delete_and_finish(&mut d, &w).await;
@@ -698,4 +713,85 @@ async fn ec2_like_timing_converges_for_several_attachments() {
     }
     all("").await;
     assert!(w.ours().is_empty(), "{:?}", w.ours());
+}
+
+/// The executor on its own: EC2's "in use" answer to deleting an attached ENI is a wait, never
+/// bad input (no InvalidRequest in the Ready condition); NotFound on delete is done; every call
+/// is counted and what it proves lands in the index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_treats_delete_in_use_as_retry_later_and_delete_not_found_as_done() {
+    use multi_eni_controller::plan::{Ec2Action, Ec2Outcome, ErrorClass, on_error};
+    use multi_eni_controller::run::executor::execute;
+    let (_server, client) = double().await;
+    let w = World::new(SimConfig::instant());
+    let ctx = context(&client, w.sim.clone()).await;
+    let att = create_attachment(&client, &w, "att-exec", 1, true).await;
+    let create = Ec2Action::Create(CreateEni {
+        subnet_id: w.subnet.clone(),
+        security_group_ids: vec![w.group.clone()],
+        description: None,
+        tags: [(TAG_CLUSTER.to_owned(), CLUSTER.to_owned())].into(),
+        client_token: Some("exec-1".into()),
+    });
+    let Ec2Outcome::Created(eni) = execute(&ctx, &create).await.expect("create") else {
+        panic!("a create returns the ENI");
+    };
+    assert!(ctx.enis.get(&eni.id).is_some(), "created ENI indexed");
+    let attach = Ec2Action::Attach(AttachEni {
+        network_interface_id: eni.id.clone(),
+        instance_id: w.instance.clone(),
+        device_index: 1,
+        network_card_index: Some(0),
+    });
+    execute(&ctx, &attach).await.expect("attach");
+    let indexed = ctx.enis.get(&eni.id).and_then(|e| e.attachment);
+    assert_eq!(indexed.map(|a| a.device_index), Some(1), "attach folded in");
+
+    let delete = Ec2Action::Delete {
+        network_interface_id: eni.id.clone(),
+    };
+    let err = execute(&ctx, &delete).await.expect_err("in use");
+    assert_eq!(ErrorClass::of(&err.kind), ErrorClass::Conflict, "{err}");
+    let recovery = on_error(&att, &delete, &err, Timestamp::now());
+    assert_eq!(recovery.status, None, "no InvalidRequest reported");
+    assert!(ctx.enis.get(&eni.id).is_some(), "still there");
+
+    let detach = Ec2Action::Detach {
+        network_interface_id: eni.id.clone(),
+        request: DetachEni {
+            attachment_id: indexed_attachment(&w, &eni.id),
+            force: false,
+        },
+    };
+    execute(&ctx, &detach).await.expect("detach");
+    execute(&ctx, &delete).await.expect("delete");
+    assert!(ctx.enis.get(&eni.id).is_none(), "deleted ENI dropped");
+    let again = execute(&ctx, &delete).await.expect("NotFound is done");
+    assert_eq!(again, Ec2Outcome::Done);
+    let again = execute(&ctx, &detach).await.expect("NotFound is done");
+    assert_eq!(again, Ec2Outcome::Done);
+    let metrics = ctx.metrics.render();
+    for line in [
+        r#"op="DeleteNetworkInterface",result="conflict"} 1"#,
+        r#"op="DeleteNetworkInterface",result="ok"} 1"#,
+        r#"op="DeleteNetworkInterface",result="not_found"} 1"#,
+        r#"op="DetachNetworkInterface",result="not_found"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    api(&client)
+        .delete("att-exec", &Default::default())
+        .await
+        .expect("delete the object");
+    let mut d = Driver::new(ctx, &client, "att-exec");
+    d.until("the ENIAttachment to be gone", gone).await;
+    assert_no_leaks(&client, &w).await;
+}
+
+fn indexed_attachment(w: &World, eni: &str) -> String {
+    w.sim
+        .network_interface(eni)
+        .and_then(|e| e.attachment)
+        .map(|a| a.attachment_id)
+        .expect("attached")
 }
