@@ -52,20 +52,12 @@ async fn delete_and_finish(d: &mut Driver, w: &World) {
     assert_no_leaks(&d.client, w).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_attaches_at_the_wanted_index_with_tags_token_and_delete_on_termination() {
-    let (_server, client) = double().await;
-    let w = World::new(SimConfig::instant());
-    let ctx = context(&client, w.sim.clone()).await;
-    let att = create_attachment(&client, &w, "att-create", 1, true).await;
-    let uid = att.uid().expect("uid");
-    let mut d = Driver::new(ctx.clone(), &client, "att-create");
-    let obj = d.until("Attached", attached).await.expect("object");
-
-    let enis = w.enis_of(&uid);
+/// The one ENI of attachment `uid`, checked against its spec and its status.
+fn assert_eni_as_specified(w: &World, obj: &EniAttachment, uid: &str) -> NetworkInterface {
+    let enis = w.enis_of(uid);
     assert_eq!(enis.len(), 1, "{enis:?}");
     let eni = &enis[0];
-    let s = status(&obj);
+    let s = status(obj);
     assert_eq!(s.eni_id.as_deref(), Some(eni.id.as_str()));
     assert_eq!(s.device_index, Some(1));
     assert_eq!(s.create_attempt, Some(1));
@@ -74,7 +66,7 @@ async fn create_attaches_at_the_wanted_index_with_tags_token_and_delete_on_termi
     assert_eq!(s.availability_zone.as_deref(), Some("us-east-1a"));
     let tags = |k: &str| eni.tags.get(k).cloned();
     assert_eq!(tags(TAG_CLUSTER).as_deref(), Some(CLUSTER));
-    assert_eq!(tags(TAG_ATTACHMENT).as_deref(), Some(uid.as_str()));
+    assert_eq!(tags(TAG_ATTACHMENT).as_deref(), Some(uid));
     assert_eq!(tags(TAG_NODEENI).as_deref(), Some("multus"));
     assert_eq!(tags(TAG_NODE).as_deref(), Some("node-1"));
     assert_eq!(tags(TAG_INSTANCE_ID).as_deref(), Some(w.instance.as_str()));
@@ -85,6 +77,21 @@ async fn create_attaches_at_the_wanted_index_with_tags_token_and_delete_on_termi
     assert_eq!((a.device_index, a.status), (1, AttachmentStatus::Attached));
     assert!(a.delete_on_termination, "DeleteOnTermination set");
     assert_eq!(s.attachment_id.as_deref(), Some(a.attachment_id.as_str()));
+    eni.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_attaches_at_the_wanted_index_with_tags_token_and_delete_on_termination() {
+    let (_server, client) = double().await;
+    let w = World::new(SimConfig::instant());
+    let ctx = context(&client, w.sim.clone()).await;
+    let att = create_attachment(&client, &w, "att-create", 1, true).await;
+    let uid = att.uid().expect("uid");
+    let mut d = Driver::new(ctx.clone(), &client, "att-create");
+    let obj = d.until("Attached", attached).await.expect("object");
+
+    let eni = assert_eni_as_specified(&w, &obj, &uid);
+    let eni = &eni;
 
     // The create carried the attempt's ClientToken: the same token returns the same ENI.
     let again = w
