@@ -5,8 +5,9 @@
 //! security groups, their failures as problems), `zones` (subnets a node skips for its AZ),
 //! `fleet` (which ENIAttachments a NodeENI wants), `finalizer` (the NodeENI's way out),
 //! `lifecycle` (one ENIAttachment's next step towards its ENI, and back), `device_index` (which
-//! index to attach at), `removal` (detach and delete), `gc` (orphan ENIs to collect and
-//! attachments EC2 drifted from, from one resync listing), `recovery` (what an EC2 error means for
+//! index to attach at), `observe_need` (when a describe is worth its cost), `removal` (detach
+//! and delete), `gc` (orphan ENIs to collect and attachments EC2 drifted from, from one resync
+//! listing), `recovery` (what an EC2 error means for
 //! the next step), `status` (the NodeENI status aggregated from its ENIAttachments), `problem`
 //! (what could not be done, for conditions and Events).
 
@@ -18,6 +19,7 @@ mod gc;
 mod lifecycle;
 mod lookups;
 mod nodes;
+mod observe_need;
 mod problem;
 mod recovery;
 mod removal;
@@ -39,6 +41,7 @@ pub use lifecycle::{
 };
 pub use lookups::{GroupLookup, SubnetLookup, Subnets};
 pub use nodes::{InstanceFacts, InstanceLookup, NodeFacts, ProviderId, parse_provider_id};
+pub use observe_need::{DescribeNeed, describe_need, take_described};
 pub use problem::{Problem, Severity};
 pub use recovery::{ErrorClass, Recovery, on_error};
 pub use status::{node_eni_status, status_changed};

@@ -13,6 +13,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use multi_eni_api::{EniAttachment, NodeEni};
 use multi_eni_ec2::{Ec2, LookupTtls, Lookups};
 
+use super::backoff::Backoff;
 use super::eni_index::EniIndex;
 use super::events::Events;
 use super::instances::Instances;
@@ -78,6 +79,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Kubernetes Events.
     pub events: Events,
+    /// Failures in a row per object, for exponential backoff.
+    pub backoff: Backoff,
 }
 
 impl std::fmt::Debug for Context {
@@ -145,6 +148,7 @@ impl Context {
             enis: EniIndex::default(),
             stores,
             metrics: Arc::new(Metrics::default()),
+            backoff: Backoff::default(),
         }
     }
 

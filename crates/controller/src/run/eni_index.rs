@@ -19,6 +19,8 @@ pub struct EniIndex {
 #[derive(Debug, Default)]
 struct Inner {
     enis: BTreeMap<String, NetworkInterface>,
+    /// When each entry was last shown (by a listing, a describe or a call's result).
+    seen: BTreeMap<String, Timestamp>,
     listed_at: Option<Timestamp>,
 }
 
@@ -26,18 +28,29 @@ impl EniIndex {
     /// Replaces everything with a complete listing taken at `at`.
     pub fn replace(&self, enis: Vec<NetworkInterface>, at: Timestamp) {
         let mut g = self.inner.write();
+        g.seen = enis.iter().map(|e| (e.id.clone(), at)).collect();
         g.enis = enis.into_iter().map(|e| (e.id.clone(), e)).collect();
         g.listed_at = Some(at);
     }
 
     /// Records what a call or a targeted describe showed about one ENI.
     pub fn upsert(&self, eni: NetworkInterface) {
-        self.inner.write().enis.insert(eni.id.clone(), eni);
+        let mut g = self.inner.write();
+        g.seen.insert(eni.id.clone(), Timestamp::now());
+        g.enis.insert(eni.id.clone(), eni);
     }
 
     /// Forgets an ENI that was deleted (or that EC2 no longer knows).
     pub fn remove(&self, id: &str) {
-        self.inner.write().enis.remove(id);
+        let mut g = self.inner.write();
+        g.enis.remove(id);
+        g.seen.remove(id);
+    }
+
+    /// When the entry for `id` was last shown, so a reconciler can tell whether it is fresher
+    /// than a poll (and skip a describe).
+    pub fn seen_at(&self, id: &str) -> Option<Timestamp> {
+        self.inner.read().seen.get(id).copied()
     }
 
     /// One ENI by ID.

@@ -10,7 +10,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use multi_eni_ec2::{DescribeQuery, Ec2, Ec2Error, Filter, Instance, Op, TtlCache, collect_pages};
+use multi_eni_ec2::{
+    DescribeQuery, Ec2, Ec2Error, Filter, Instance, InstanceInterface, Op, TtlCache, collect_pages,
+};
 
 /// EC2's limit on values in one filter.
 const MAX_FILTER_VALUES: usize = 200;
@@ -76,6 +78,23 @@ impl Instances {
     /// One instance.
     pub async fn one(&self, id: &str) -> Result<Seen, Ec2Error> {
         Ok(self.get(&[id.to_string()]).await?.remove(id).flatten())
+    }
+
+    /// Puts an interface our own attach just placed into the cached instance (if cached), so the
+    /// next device-index choice on it from the cache sees the index taken — without the
+    /// describe a [`Instances::forget`] would cost every attach. Restarts the entry's TTL: other
+    /// changes it may miss meanwhile (a foreign attach) are refused by EC2 as DeviceIndexInUse.
+    pub fn record_attach(&self, instance_id: &str, interface: InstanceInterface) {
+        let now = Instant::now();
+        let key = instance_id.to_string();
+        let mut cache = self.lock();
+        if let Some(Some(mut instance)) = cache.get(&key, now) {
+            instance
+                .network_interfaces
+                .retain(|i| i.network_interface_id != interface.network_interface_id);
+            instance.network_interfaces.push(interface);
+            cache.insert(key, Some(instance), now);
+        }
     }
 
     /// Drops an instance from the cache, so the next read describes it.

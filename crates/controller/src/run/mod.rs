@@ -7,16 +7,21 @@
 //! world looks like now), `fleet` (the NodeENI reconciler), `instances` (batched, cached
 //! DescribeInstances), `resync` (the periodic tag-filtered describe, drift and garbage collection),
 //! `describe_batch` (concurrent describe-by-ID requests coalesced into one call),
-//! `leader` (Lease-based leader election), `metrics`, `events`.
+//! `backoff` (per-object exponential backoff on repeated failures), `leader` (Lease-based leader
+//! election), `metrics`, `events`.
 
+pub mod attachment;
+pub mod backoff;
 pub mod context;
 pub mod describe_batch;
 pub mod eni_index;
 pub mod error;
 pub mod events;
+pub mod executor;
 pub mod instances;
 pub mod metrics;
 pub mod resync;
+pub mod observe;
 
 pub use context::{Context, ControllerConfig, Stores};
 pub use eni_index::EniIndex;

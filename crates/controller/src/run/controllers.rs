@@ -1,0 +1,197 @@
+//! The wiring: two kube-rs Controllers and the resync, run only while this replica leads.
+//!
+//! * NodeENI controller ([`super::fleet`]): its NodeENIs, plus Nodes (mapped to the NodeENIs that
+//!   select them or have ENIAttachments on them) and ENIAttachments (mapped to their NodeENI).
+//! * ENIAttachment controller ([`super::attachment`]): its ENIAttachments, plus the resync's
+//!   drift reports.
+//!
+//! Every watched stream passes through a trigger key ([`crate::plan::node_key`] and friends), so
+//! Node heartbeats, our own status writes and the agent's routine refreshes cause no reconcile.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::channel::mpsc;
+use futures::{Stream, StreamExt, future};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::Api;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use multi_eni_api::keys::LABEL_NODEENI;
+use multi_eni_api::{EniAttachment, NodeEni};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::context::Context;
+use super::{attachment, fleet, resync};
+use crate::plan::{
+    KeyFilter, attachment_fleet_key, attachment_key, node_eni_key, node_enis_for_node, node_key,
+};
+
+/// Runs the controllers while `leading` says so: starts them when this replica becomes leader,
+/// stops them (letting running reconciles finish) when it stops leading, and returns once
+/// `shutdown` resolves and they have stopped.
+pub async fn run(
+    ctx: Arc<Context>,
+    mut leading: watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            r = leading.wait_for(|l| *l) => if r.is_err() { return },
+        }
+        info!("leading: starting the controllers");
+        let stop = CancellationToken::new();
+        let work = tokio::spawn(lead(ctx.clone(), stop.clone()));
+        let done = tokio::select! {
+            () = &mut shutdown => true,
+            r = leading.wait_for(|l| !*l) => r.is_err(),
+        };
+        info!("stopping the controllers");
+        stop.cancel();
+        if let Err(e) = work.await {
+            warn!(error = %e, "the controllers ended abnormally");
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+/// Both controllers and the resync, until `stop`.
+async fn lead(ctx: Arc<Context>, stop: CancellationToken) {
+    let (drift_tx, drift_rx) = mpsc::unbounded();
+    let resync = tokio::spawn(resync::run(ctx.clone(), move |r| {
+        // The receiver lives as long as the attachment controller; a send after it stopped
+        // has nobody to tell.
+        let _ = drift_tx.unbounded_send(r);
+    }));
+    let fleet = node_eni_controller(ctx.clone(), stop.clone());
+    let attachments = attachment_controller(ctx.clone(), drift_rx, stop.clone());
+    future::join(fleet, attachments).await;
+    resync.abort();
+}
+
+fn node_eni_controller(
+    ctx: Arc<Context>,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send {
+    let client = ctx.client.clone();
+    let (reader, writer) = reflector::store::<NodeEni>();
+    let own = changes(
+        watcher(Api::<NodeEni>::all(client.clone()), watcher::Config::default())
+            .default_backoff()
+            .reflect(writer),
+        node_eni_key,
+    );
+    let nodes = changes(
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff(),
+        node_key,
+    );
+    let attachments = changes(
+        watcher(Api::<EniAttachment>::all(client), watcher::Config::default()).default_backoff(),
+        attachment_fleet_key,
+    );
+    let map_ctx = ctx.clone();
+    Controller::for_stream(own, reader)
+        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
+        .watches_stream(nodes, move |node: Node| {
+            let stores = &map_ctx.stores;
+            node_enis_for_node(&node, &stores.node_enis.state(), &stores.attachments.state())
+                .into_iter()
+                .map(|name| ObjectRef::<NodeEni>::new(&name))
+        })
+        .watches_stream(attachments, |att: EniAttachment| {
+            att.labels()
+                .get(LABEL_NODEENI)
+                .map(|name| ObjectRef::<NodeEni>::new(name))
+        })
+        .graceful_shutdown_on(stop.cancelled_owned())
+        .run(fleet::reconcile, fleet::error_policy, ctx)
+        .for_each(|r| {
+            log_result("NodeENI", r);
+            future::ready(())
+        })
+}
+
+fn attachment_controller(
+    ctx: Arc<Context>,
+    drift: mpsc::UnboundedReceiver<ObjectRef<EniAttachment>>,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send {
+    let (reader, writer) = reflector::store::<EniAttachment>();
+    let own = changes(
+        watcher(
+            Api::<EniAttachment>::all(ctx.client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(writer),
+        attachment_key,
+    );
+    Controller::for_stream(own, reader)
+        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
+        .reconcile_on(drift)
+        .graceful_shutdown_on(stop.cancelled_owned())
+        .run(attachment::reconcile, attachment::error_policy, ctx)
+        .for_each(|r| {
+            log_result("ENIAttachment", r);
+            future::ready(())
+        })
+}
+
+/// The objects of a watch whose trigger key changed, and every deleted one.
+fn changes<K>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    key: fn(&K) -> u64,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource + Send + 'static,
+{
+    let mut filter = KeyFilter::default();
+    events.filter_map(move |ev| {
+        let out = match ev {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                let id = id_of(&o);
+                filter.changed(&id, key(&o)).then_some(Ok(o))
+            }
+            Ok(watcher::Event::Delete(o)) => {
+                let id = id_of(&o);
+                filter.deleted(&id).then_some(Ok(o))
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Err(e) => Some(Err(e)),
+        };
+        future::ready(out)
+    })
+}
+
+fn id_of<K: Resource>(o: &K) -> String {
+    let m = o.meta();
+    format!(
+        "{}/{}",
+        m.namespace.as_deref().unwrap_or_default(),
+        m.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn log_result<K, E: std::fmt::Display, Q: std::fmt::Display>(
+    kind: &str,
+    r: Result<(ObjectRef<K>, controller::Action), controller::Error<E, Q>>,
+) where
+    K: Resource,
+    K::DynamicType: Clone,
+{
+    match r {
+        Ok((obj, _)) => debug!(kind, name = %obj.name, "reconciled"),
+        Err(controller::Error::ReconcilerFailed(e, obj)) => {
+            warn!(kind, name = %obj.name, error = %e, "reconcile failed");
+        }
+        Err(e) => warn!(kind, error = %e, "controller error"),
+    }
+}
