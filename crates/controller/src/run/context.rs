@@ -15,6 +15,7 @@ use multi_eni_ec2::{Ec2, LookupTtls, Lookups};
 
 use super::eni_index::EniIndex;
 use super::events::Events;
+use super::fleet::FleetMemory;
 use super::instances::Instances;
 use super::metrics::Metrics;
 use crate::plan::LifecycleConfig;
@@ -78,6 +79,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Kubernetes Events.
     pub events: Events,
+    /// What the NodeENI reconciler keeps between reconciles (the discovered VPC, the problems
+    /// already published).
+    pub fleet: FleetMemory,
 }
 
 impl std::fmt::Debug for Context {
@@ -145,6 +149,7 @@ impl Context {
             enis: EniIndex::default(),
             stores,
             metrics: Arc::new(Metrics::default()),
+            fleet: FleetMemory::default(),
         }
     }
 

@@ -12,8 +12,10 @@ pub mod context;
 pub mod eni_index;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod instances;
 pub mod metrics;
+pub mod vpc;
 
 pub use context::{Context, ControllerConfig, Stores};
 pub use eni_index::EniIndex;
