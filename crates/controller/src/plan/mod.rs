@@ -35,6 +35,6 @@ pub use lifecycle::{
 };
 pub use lookups::{GroupLookup, SubnetLookup, Subnets};
 pub use nodes::{InstanceFacts, InstanceLookup, NodeFacts, ProviderId, parse_provider_id};
-pub use problem::{Problem, ProblemKey, Severity, unpublished};
+pub use problem::{MAX_NOTE_BYTES, Notice, Problem, ProblemKey, Severity, notices, unpublished};
 pub use recovery::{ErrorClass, Recovery, on_error};
 pub use status::{node_eni_status, status_changed};

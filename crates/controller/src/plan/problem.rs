@@ -88,6 +88,65 @@ pub fn unpublished<'a>(
         .collect()
 }
 
+/// The longest Event note the API server takes (events.k8s.io/v1 `note`: 1 kB).
+pub const MAX_NOTE_BYTES: usize = 1024;
+
+/// One Event to publish: problems grouped the way Events aggregate. An Event recorder folds
+/// Events of the same type, reason and related object into one series that keeps the *first*
+/// note, so two problems of one reason about one node (or about none) must share one note, or
+/// the second is never read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// A Warning (a person must act) or Normal.
+    pub warning: bool,
+    /// The Event reason.
+    pub reason: &'static str,
+    /// The node it concerns (the Event's related object).
+    pub node: Option<String>,
+    /// The messages, joined, at most [`MAX_NOTE_BYTES`].
+    pub note: String,
+}
+
+/// The Events for `problems`, one per (type, reason, node), in first-seen order.
+pub fn notices(problems: &[&Problem]) -> Vec<Notice> {
+    let mut out: Vec<Notice> = Vec::new();
+    for p in problems {
+        let warning = p.severity == Severity::Degraded;
+        let same =
+            |n: &&mut Notice| n.warning == warning && n.reason == p.reason && n.node == p.node;
+        match out.iter_mut().find(same) {
+            Some(n) => {
+                n.note.push_str("; ");
+                n.note.push_str(&p.message);
+            }
+            None => out.push(Notice {
+                warning,
+                reason: p.reason,
+                node: p.node.clone(),
+                note: p.message.clone(),
+            }),
+        }
+    }
+    for n in &mut out {
+        truncate(&mut n.note, MAX_NOTE_BYTES);
+    }
+    out
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary, marking the cut with `…`.
+fn truncate(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    let ellipsis = '…';
+    let mut end = max - ellipsis.len_utf8();
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push(ellipsis);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +170,42 @@ mod tests {
             Problem::new(reason::SUBNET_NOT_FOUND, Severity::Degraded, "subnet x"),
             Problem::on_node(reason::AZ_MISMATCH, Severity::Info, "n1", "skips b"),
         ]
+    }
+
+    #[test]
+    fn problems_of_one_reason_and_node_share_one_note() {
+        let p = [
+            Problem::new(reason::SUBNET_NOT_FOUND, Severity::Degraded, "subnet x"),
+            Problem::on_node(reason::AZ_MISMATCH, Severity::Info, "n1", "skips b"),
+            Problem::new(reason::SUBNET_NOT_FOUND, Severity::Degraded, "subnet y"),
+            Problem::on_node(reason::AZ_MISMATCH, Severity::Info, "n2", "skips b"),
+        ];
+        let n = notices(&p.iter().collect::<Vec<_>>());
+        let got: Vec<_> = n
+            .iter()
+            .map(|n| (n.warning, n.reason, n.node.as_deref(), n.note.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (true, reason::SUBNET_NOT_FOUND, None, "subnet x; subnet y"),
+                (false, reason::AZ_MISMATCH, Some("n1"), "skips b"),
+                (false, reason::AZ_MISMATCH, Some("n2"), "skips b"),
+            ]
+        );
+    }
+
+    #[test]
+    fn long_notes_are_cut_to_what_the_api_server_takes() {
+        let long = "é".repeat(MAX_NOTE_BYTES);
+        let p = [Problem::new(
+            reason::SUBNET_NOT_FOUND,
+            Severity::Degraded,
+            long,
+        )];
+        let n = notices(&p.iter().collect::<Vec<_>>());
+        assert!(n[0].note.len() <= MAX_NOTE_BYTES, "{}", n[0].note.len());
+        assert!(n[0].note.ends_with('…'));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -442,29 +443,23 @@ async fn write_status(ctx: &Context, ne: &NodeEni, status: &NodeEniStatus) -> Re
 }
 
 /// Publishes the problems not published before as Events: Warnings for what a person must fix,
-/// Normal for the rest.
+/// Normal for the rest, each related to the node it concerns.
 async fn publish(ctx: &Context, ne: &NodeEni, uid: &str, problems: &[Problem]) {
     let published = ctx.fleet.published(uid);
     let stored = ne.status.as_ref();
     let degraded = stored.and_then(|s| find(&s.conditions, condition::DEGRADED));
     let fresh = plan::unpublished(problems, published.as_ref(), degraded);
-    if !fresh.is_empty() {
-        let object = ne.object_ref(&());
-        for p in fresh {
-            let note = p.message.clone();
-            match p.severity {
-                Severity::Degraded => {
-                    ctx.events
-                        .warning(&object, p.reason, EVENT_ACTION, note)
-                        .await
-                }
-                Severity::Progressing | Severity::Info => {
-                    ctx.events
-                        .normal(&object, p.reason, EVENT_ACTION, note)
-                        .await
-                }
-            }
-        }
+    let object = ne.object_ref(&());
+    for n in plan::notices(&fresh) {
+        let node = n.node.map(|name| ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(name),
+            ..ObjectReference::default()
+        });
+        ctx.events
+            .related(&object, node, n.warning, n.reason, EVENT_ACTION, n.note)
+            .await;
     }
     ctx.fleet
         .remember(uid, problems.iter().map(Problem::key).collect());
