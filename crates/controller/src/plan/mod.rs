@@ -42,7 +42,7 @@ pub use lifecycle::{
 pub use lookups::{GroupLookup, SubnetLookup, Subnets};
 pub use nodes::{InstanceFacts, InstanceLookup, NodeFacts, ProviderId, parse_provider_id};
 pub use observe_need::{DescribeNeed, describe_need, take_described};
-pub use problem::{Problem, Severity};
+pub use problem::{MAX_NOTE_BYTES, Notice, Problem, ProblemKey, Severity, notices, unpublished};
 pub use recovery::{ErrorClass, Recovery, on_error};
 pub use status::{node_eni_status, status_changed};
 pub use triggers::{

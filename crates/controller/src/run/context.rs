@@ -16,6 +16,7 @@ use multi_eni_ec2::{Ec2, LookupTtls, Lookups};
 use super::backoff::Backoff;
 use super::eni_index::EniIndex;
 use super::events::Events;
+use super::fleet::FleetMemory;
 use super::instances::Instances;
 use super::metrics::Metrics;
 use crate::plan::LifecycleConfig;
@@ -81,6 +82,9 @@ pub struct Context {
     pub events: Events,
     /// Failures in a row per object, for exponential backoff.
     pub backoff: Backoff,
+    /// What the NodeENI reconciler keeps between reconciles (the discovered VPC, the problems
+    /// already published).
+    pub fleet: FleetMemory,
 }
 
 impl std::fmt::Debug for Context {
@@ -149,6 +153,7 @@ impl Context {
             stores,
             metrics: Arc::new(Metrics::default()),
             backoff: Backoff::default(),
+            fleet: FleetMemory::default(),
         }
     }
 

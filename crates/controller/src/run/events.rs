@@ -48,9 +48,42 @@ impl Events {
             .await;
     }
 
+    /// An Event on `object` that concerns `related` too (e.g. the Node a NodeENI's problem is
+    /// about). The recorder folds Events with the same type, reason and related object into one
+    /// series, so a related object keeps one node's Event apart from another's.
+    pub async fn related(
+        &self,
+        object: &ObjectReference,
+        related: Option<ObjectReference>,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let type_ = if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        self.send(object, related, type_, reason, action, note)
+            .await;
+    }
+
     async fn publish(
         &self,
         object: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        self.send(object, None, type_, reason, action, note).await;
+    }
+
+    async fn send(
+        &self,
+        object: &ObjectReference,
+        secondary: Option<ObjectReference>,
         type_: EventType,
         reason: &str,
         action: &str,
@@ -61,7 +94,7 @@ impl Events {
             reason: reason.into(),
             note: Some(note),
             action: action.into(),
-            secondary: None,
+            secondary,
         };
         if let Err(e) = self.recorder.publish(&ev, object).await {
             warn!(error = %e, reason, "could not publish an Event");

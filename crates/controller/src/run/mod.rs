@@ -18,10 +18,12 @@ pub mod eni_index;
 pub mod error;
 pub mod events;
 pub mod executor;
+pub mod fleet;
 pub mod instances;
 pub mod metrics;
-pub mod resync;
 pub mod observe;
+pub mod resync;
+pub mod vpc;
 
 pub use context::{Context, ControllerConfig, Stores};
 pub use eni_index::EniIndex;
