@@ -7,12 +7,14 @@
 //! `lifecycle` (one ENIAttachment's next step towards its ENI, and back), `device_index` (which
 //! index to attach at), `removal` (detach and delete), `recovery` (what an EC2 error means for
 //! the next step), `status` (the NodeENI status aggregated from its ENIAttachments), `problem`
-//! (what could not be done, for conditions and Events).
+//! (what could not be done, for conditions and Events), `lease` (leader election: take, renew,
+//! follow or release the Lease).
 
 mod device_index;
 mod finalizer;
 mod fleet;
 mod fold;
+mod lease;
 mod lifecycle;
 mod lookups;
 mod nodes;
@@ -29,6 +31,7 @@ pub use device_index::IndexChoice;
 pub use finalizer::{FinalizerStep, finalizer_step};
 pub use fleet::{FleetInput, Plan, plan};
 pub use fold::Ec2Outcome;
+pub use lease::{LeaseStep, LeaseTiming, lease_step, released, still_leading};
 pub use lifecycle::{
     Ec2Action, InstanceSeen, InstanceView, LifecycleConfig, Observed, Step, Wait, WaitReason,
     client_token, next_step,

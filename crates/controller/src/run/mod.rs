@@ -13,9 +13,11 @@ pub mod eni_index;
 pub mod error;
 pub mod events;
 pub mod instances;
+pub mod leader;
 pub mod metrics;
 
 pub use context::{Context, ControllerConfig, Stores};
 pub use eni_index::EniIndex;
 pub use error::Error;
 pub use instances::Instances;
+pub use leader::{Leader, LeaseConfig, Role};
