@@ -1,12 +1,10 @@
-//! Prometheus metrics of the agent, and the small HTTP server for `/metrics` and `/healthz`.
+//! Prometheus metrics of the agent, served with `/healthz` and `/readyz` by the shared probe
+//! server.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use multi_eni_probe_server::Probes;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -106,42 +104,13 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` and `/healthz` (200 once `healthy` is set: the first list of attachments
-/// is in and the netlink subscription is live) on `listener` until the task is dropped.
+/// Serves `/metrics`, `/healthz` and `/readyz` (both 200 once `healthy` is set: the first list
+/// of attachments is in and the netlink subscription is live) on `listener` until the task is
+/// dropped.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, healthy: Arc<AtomicBool>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        let healthy = healthy.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let (status, ctype, body) = match req.uri().path() {
-                    "/metrics" => (
-                        StatusCode::OK,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        metrics.render(),
-                    ),
-                    "/healthz" if healthy.load(Ordering::Relaxed) => {
-                        (StatusCode::OK, "text/plain", "ok\n".into())
-                    }
-                    "/healthz" => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "text/plain",
-                        "starting\n".into(),
-                    ),
-                    _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
-                };
-                let resp = Response::builder()
-                    .status(status)
-                    .header("content-type", ctype)
-                    .body(Full::new(Bytes::from(body)));
-                async move { resp }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
-    }
+    let ready = healthy.clone();
+    let probes = Probes::new(move || metrics.render())
+        .healthy(move || healthy.load(Ordering::Relaxed))
+        .ready(move || ready.load(Ordering::Relaxed));
+    multi_eni_probe_server::serve(listener, probes).await
 }

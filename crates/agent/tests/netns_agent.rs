@@ -118,6 +118,8 @@ async fn existing_interface_is_configured_and_reported_without_touching_controll
 
     let (code, body) = agent.get("/healthz").await;
     assert_eq!(code, 200, "{body}");
+    let (code, body) = agent.get("/readyz").await;
+    assert_eq!(code, 200, "{body}");
     agent
         .assert_metric("multi_eni_agent_links_configured_total 1")
         .await;

@@ -9,13 +9,15 @@
 //! and delete), `gc` (orphan ENIs to collect and attachments EC2 drifted from, from one resync
 //! listing), `recovery` (what an EC2 error means for
 //! the next step), `status` (the NodeENI status aggregated from its ENIAttachments), `problem`
-//! (what could not be done, for conditions and Events).
+//! (what could not be done, for conditions and Events), `lease` (leader election: take, renew,
+//! follow or release the Lease).
 
 mod device_index;
 mod finalizer;
 mod fleet;
 mod fold;
 mod gc;
+mod lease;
 mod lifecycle;
 mod lookups;
 mod nodes;
@@ -35,6 +37,7 @@ pub use finalizer::{FinalizerStep, finalizer_step};
 pub use fleet::{FleetInput, Plan, plan};
 pub use fold::Ec2Outcome;
 pub use gc::{Drift, DriftReason, GcDetach, GcInput, GcPlan, drift, gc};
+pub use lease::{LeaseStep, LeaseTiming, lease_step, released, still_leading};
 pub use lifecycle::{
     Ec2Action, InstanceSeen, InstanceView, LifecycleConfig, Observed, Step, Wait, WaitReason,
     client_token, next_step,
