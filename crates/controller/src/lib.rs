@@ -51,5 +51,8 @@
 //! once), limit and permission → 5 min, invalid input → 10 min, each plus the shell's per-key
 //! backoff; those a person must fix set the Ready condition's reason.
 
+pub mod args;
 pub mod plan;
 pub mod run;
+
+pub use args::Args;

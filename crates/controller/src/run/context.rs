@@ -14,6 +14,7 @@ use multi_eni_api::{EniAttachment, NodeEni};
 use multi_eni_ec2::{Ec2, LookupTtls, Lookups};
 
 use super::backoff::Backoff;
+use super::describe_batch::{DEFAULT_WINDOW, DescribeBatch};
 use super::eni_index::EniIndex;
 use super::events::Events;
 use super::fleet::FleetMemory;
@@ -74,6 +75,8 @@ pub struct Context {
     pub config: ControllerConfig,
     /// The cluster's ENIs as last seen.
     pub enis: EniIndex,
+    /// Describe-by-ID, coalesced across concurrent reconciles.
+    pub describe: DescribeBatch,
     /// Watched objects.
     pub stores: Stores,
     /// Prometheus metrics.
@@ -145,6 +148,7 @@ impl Context {
         Context {
             lookups: Lookups::new(ec2.clone(), LookupTtls::default()),
             instances: Instances::new(ec2.clone(), Duration::from_secs(10)),
+            describe: DescribeBatch::new(ec2.clone(), DEFAULT_WINDOW),
             events: Events::new(client.clone(), instance),
             client,
             ec2,

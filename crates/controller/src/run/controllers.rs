@@ -84,9 +84,12 @@ fn node_eni_controller(
     let client = ctx.client.clone();
     let (reader, writer) = reflector::store::<NodeEni>();
     let own = changes(
-        watcher(Api::<NodeEni>::all(client.clone()), watcher::Config::default())
-            .default_backoff()
-            .reflect(writer),
+        watcher(
+            Api::<NodeEni>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(writer),
         node_eni_key,
     );
     let nodes = changes(
@@ -94,7 +97,11 @@ fn node_eni_controller(
         node_key,
     );
     let attachments = changes(
-        watcher(Api::<EniAttachment>::all(client), watcher::Config::default()).default_backoff(),
+        watcher(
+            Api::<EniAttachment>::all(client),
+            watcher::Config::default(),
+        )
+        .default_backoff(),
         attachment_fleet_key,
     );
     let map_ctx = ctx.clone();
@@ -102,9 +109,13 @@ fn node_eni_controller(
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .watches_stream(nodes, move |node: Node| {
             let stores = &map_ctx.stores;
-            node_enis_for_node(&node, &stores.node_enis.state(), &stores.attachments.state())
-                .into_iter()
-                .map(|name| ObjectRef::<NodeEni>::new(&name))
+            node_enis_for_node(
+                &node,
+                &stores.node_enis.state(),
+                &stores.attachments.state(),
+            )
+            .into_iter()
+            .map(|name| ObjectRef::<NodeEni>::new(&name))
         })
         .watches_stream(attachments, |att: EniAttachment| {
             att.labels()

@@ -9,13 +9,14 @@
 //! unknown; with the filter an unknown ENI is simply absent.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use multi_eni_ec2::{
     DescribeQuery, Ec2, Ec2Error, ErrorKind, Filter, NetworkInterface, Op, collect_pages,
     escape_wildcards,
 };
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 use super::eni_index::EniIndex;
@@ -118,9 +119,7 @@ impl DescribeBatch {
 
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        // Every change to the queue is one push, take or flag flip: a poisoned lock is
-        // still consistent.
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+        self.queue.lock()
     }
 
     /// One describe (a call per [`MAX_FILTER_VALUES`] IDs, each paginated) for all of `ids`.

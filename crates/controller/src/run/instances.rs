@@ -87,7 +87,7 @@ impl Instances {
     pub fn record_attach(&self, instance_id: &str, interface: InstanceInterface) {
         let now = Instant::now();
         let key = instance_id.to_string();
-        let mut cache = self.lock();
+        let mut cache = self.cache.lock();
         if let Some(Some(mut instance)) = cache.get(&key, now) {
             instance
                 .network_interfaces

@@ -1,7 +1,8 @@
 //! The thin shells around [`crate::plan`]: gather facts, call the plan, carry out its steps,
 //! record what happened. Every decision lives in `plan/`; what is here does I/O.
 //!
-//! Rooms: `context` (what every reconciler shares: clients, caches, settings), `eni_index` (the
+//! Rooms: `controllers` (the wiring: both kube-rs Controllers and the resync, while leading),
+//! `context` (what every reconciler shares: clients, caches, settings), `eni_index` (the
 //! cluster's ENIs as the last describe saw them), `attachment` (the ENIAttachment reconciler),
 //! `executor` (one EC2 call of the plan, its result folded back), `observe` (what one attachment's
 //! world looks like now), `fleet` (the NodeENI reconciler), `instances` (batched, cached
@@ -13,6 +14,7 @@
 pub mod attachment;
 pub mod backoff;
 pub mod context;
+pub mod controllers;
 pub mod describe_batch;
 pub mod eni_index;
 pub mod error;

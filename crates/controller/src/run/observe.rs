@@ -48,7 +48,7 @@ pub async fn observe(ctx: &Context, att: &EniAttachment) -> Result<Observed, Err
 /// result into the index: found ones upserted, asked-for ones EC2 no longer lists removed.
 pub async fn describe(ctx: &Context, need: &DescribeNeed) -> Result<(), Ec2Error> {
     if !need.ids.is_empty() {
-        let found = list(ctx, Filter::new("network-interface-id", need.ids.clone())).await?;
+        let found = ctx.describe.describe(need.ids.clone()).await?;
         let listed: BTreeSet<&str> = found.iter().map(|e| e.id.as_str()).collect();
         for id in need.ids.iter().filter(|id| !listed.contains(id.as_str())) {
             ctx.enis.remove(id);
