@@ -22,6 +22,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the controller (a Deployment): create, attach, detach and delete the ENIs that
+    /// NodeENIs ask for, in EC2.
+    Controller(commands::controller::ControllerArgs),
     /// Run the node agent (a DaemonSet): configure this node's extra ENIs.
     Agent(multi_eni_agent::AgentArgs),
     /// Print the NodeENI and ENIAttachment CustomResourceDefinitions as YAML (or write them to a
@@ -39,6 +42,10 @@ fn main() -> anyhow::Result<()> {
         Command::Sandbox(args) => {
             cli.logging.init()?;
             runtime()?.block_on(commands::sandbox::run(&args, shutdown::signal()))
+        }
+        Command::Controller(args) => {
+            cli.logging.init()?;
+            runtime()?.block_on(commands::controller::run(args, shutdown::signal()))
         }
         Command::Agent(args) => {
             cli.logging.init()?;

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
+pub mod controller;
 pub mod crd;
 pub mod sandbox;

@@ -61,8 +61,16 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Metrics {
+        Metrics::with_registry(Registry::default())
+    }
+}
+
+impl Metrics {
+    /// The controller's metrics, registered into `registry` next to what is already there (the
+    /// EC2 adapter's metrics, registered while it was built).
+    pub fn with_registry(registry: Registry) -> Metrics {
         let m = Metrics {
-            registry: Mutex::new(Registry::default()),
+            registry: Mutex::new(registry),
             reconciles: Family::default(),
             ec2_actions: Family::default(),
             attachments: Family::default(),
@@ -112,9 +120,7 @@ impl Default for Metrics {
         }
         m
     }
-}
 
-impl Metrics {
     /// One reconcile of `kind` (`NodeENI`, `ENIAttachment`) ended with `result` (`ok` or an
     /// error class).
     pub fn reconciled(&self, kind: &str, result: &str) {

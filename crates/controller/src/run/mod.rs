@@ -1,7 +1,8 @@
 //! The thin shells around [`crate::plan`]: gather facts, call the plan, carry out its steps,
 //! record what happened. Every decision lives in `plan/`; what is here does I/O.
 //!
-//! Rooms: `controllers` (the wiring: both kube-rs Controllers and the resync, while leading),
+//! Rooms: `process` (the whole controller: checks, caches, probes, election, controllers, orderly
+//! stop), `preflight` (start-up checks of CRDs, RBAC and IAM), `controllers` (the wiring: both kube-rs Controllers and the resync, while leading),
 //! `context` (what every reconciler shares: clients, caches, settings), `eni_index` (the
 //! cluster's ENIs as the last describe saw them), `attachment` (the ENIAttachment reconciler),
 //! `executor` (one EC2 call of the plan, its result folded back), `observe` (what one attachment's
@@ -25,6 +26,8 @@ pub mod instances;
 pub mod leader;
 pub mod metrics;
 pub mod observe;
+pub mod preflight;
+pub mod process;
 pub mod resync;
 pub mod vpc;
 
