@@ -526,11 +526,13 @@ async fn on_the_real_kube_apiserver_the_guards_and_the_finalizer_hold() {
 }
 
 /// The describe budget before coalescing: the index and the folded call results carry every step
-/// but the one EC2 finishes by itself (an attach completing), so a rollout spends at most one
-/// DescribeNetworkInterfaces per ENI (a batcher turns those into one call per poll) and shares
-/// one DescribeInstances through the instance cache.
+/// but two — the describe that shows a new ENI's ID has reached all of EC2 before it is attached,
+/// and the look at an attach EC2 finishes by itself — so a rollout driven one attachment at a
+/// time spends at most two DescribeNetworkInterfaces per ENI (the batcher merges those of
+/// concurrent reconciles; `tests/ec2_cost.rs` holds the shared figure) and shares one
+/// DescribeInstances through the instance cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rollout_spends_at_most_one_eni_describe_per_eni_and_shares_the_instance_describe() {
+async fn a_rollout_spends_at_most_two_eni_describes_per_eni_and_shares_the_instance_describe() {
     let (_server, client) = double().await;
     let w = World::new(SimConfig::instant());
     let ctx = context(&client, w.sim.clone()).await;
@@ -546,7 +548,7 @@ async fn a_rollout_spends_at_most_one_eni_describe_per_eni_and_shares_the_instan
         d.until("Attached", attached).await;
     }
     let describes = w.sim.calls(Op::DescribeNetworkInterfaces);
-    assert!(describes <= 3, "{describes} ENI describes for 3 ENIs");
+    assert!(describes <= 6, "{describes} ENI describes for 3 ENIs");
     assert_eq!(
         w.sim.calls(Op::DescribeInstances),
         1,

@@ -70,12 +70,14 @@ pub fn describe_need(
         return none;
     }
     match s.eni_id {
-        // Past creation the ENI is known by ID; strays of a lost create surface in the resync.
-        Some(id) if phase != Phase::Creating => DescribeNeed {
+        // Once recorded the ENI is known by ID (a create retried with the same token returns
+        // the same ENI; strays of a lost create surface in the resync), and a describe by ID
+        // joins every other reconcile's in one batched call.
+        Some(id) => DescribeNeed {
             ids: vec![id],
             uids: vec![],
         },
-        // Creating: a lost create's ENI is known only by its tag.
+        // Created but not recorded: a lost create's ENI is known only by its tag.
         _ => DescribeNeed {
             ids: vec![],
             uids: vec![uid],
@@ -184,7 +186,7 @@ mod tests {
                 "creating, recorded, old",
                 att(Some(P::Creating), Some(1), Some("eni-1")),
                 &old,
-                by_uid.clone(),
+                by_id("eni-1"),
             ),
             // Transitional phases trust the index for one poll, then describe by ID.
             (

@@ -121,6 +121,12 @@ async fn drive(ctx: &Context, mut att: EniAttachment) -> Result<Ended, Error> {
                 }));
             }
         };
+        if !visible(ctx, &action).await {
+            debug!(name = %att.name_any(), "waiting for EC2 to list the new ENI before attaching it");
+            return Ok(Ended::Done(Next {
+                requeue_after: Some(ctx.config.lifecycle.poll),
+            }));
+        }
         if let Some(failed) = act(ctx, &mut att, &mut seen, &action).await? {
             return Ok(failed);
         }
@@ -129,6 +135,31 @@ async fn drive(ctx: &Context, mut att: EniAttachment) -> Result<Ended, Error> {
     Ok(Ended::Done(Next {
         requeue_after: Some(Duration::ZERO),
     }))
+}
+
+/// Describe, then attach: an ENI known only from its create's answer is attached once a describe
+/// lists it (a new ENI's ID takes a while to reach all of EC2, and an attach before that is
+/// refused as not found — a wasted mutating call each). The describe is the batched one, so the
+/// attaches of a rollout share it. `false`: not listed yet, look again after a poll.
+async fn visible(ctx: &Context, action: &Ec2Action) -> bool {
+    let Ec2Action::Attach(req) = action else {
+        return true;
+    };
+    let id = &req.network_interface_id;
+    if ctx.enis.is_listed(id) {
+        return true;
+    }
+    match ctx.describe.describe(vec![id.clone()]).await {
+        Ok(found) => {
+            let listed = found.iter().any(|e| &e.id == id);
+            if listed {
+                ctx.enis.mark_listed(id);
+            }
+            listed
+        }
+        // The attach itself will say what is wrong.
+        Err(_) => true,
+    }
 }
 
 /// Makes one call and folds its result in; `Some` when it failed and the reconcile should stop.

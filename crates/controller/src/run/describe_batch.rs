@@ -111,7 +111,7 @@ impl DescribeBatch {
     ) -> Result<Vec<NetworkInterface>, Ec2Error> {
         let found = self.describe(ids).await?;
         for eni in &found {
-            index.upsert(eni.clone());
+            index.upsert_listed(eni.clone());
         }
         Ok(found)
     }

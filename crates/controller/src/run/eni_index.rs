@@ -3,7 +3,7 @@
 //! by what the executor's own calls prove. Reconcilers read it instead of describing one ENI at a
 //! time, which is what keeps describes O(pages) rather than O(ENIs).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::jiff::Timestamp;
 use multi_eni_api::keys::TAG_ATTACHMENT;
@@ -21,6 +21,8 @@ struct Inner {
     enis: BTreeMap<String, NetworkInterface>,
     /// When each entry was last shown (by a listing, a describe or a call's result).
     seen: BTreeMap<String, Timestamp>,
+    /// ENIs a describe has listed (not only a call's result): EC2 knows their IDs everywhere.
+    listed: BTreeSet<String>,
     listed_at: Option<Timestamp>,
 }
 
@@ -29,8 +31,29 @@ impl EniIndex {
     pub fn replace(&self, enis: Vec<NetworkInterface>, at: Timestamp) {
         let mut g = self.inner.write();
         g.seen = enis.iter().map(|e| (e.id.clone(), at)).collect();
+        g.listed = enis.iter().map(|e| e.id.clone()).collect();
         g.enis = enis.into_iter().map(|e| (e.id.clone(), e)).collect();
         g.listed_at = Some(at);
+    }
+
+    /// Records what a describe listed about one ENI.
+    pub fn upsert_listed(&self, eni: NetworkInterface) {
+        self.inner.write().listed.insert(eni.id.clone());
+        self.upsert(eni);
+    }
+
+    /// Notes that a describe listed `id` (its content kept: the index knows better).
+    pub fn mark_listed(&self, id: &str) {
+        let mut g = self.inner.write();
+        if g.enis.contains_key(id) {
+            g.listed.insert(id.to_owned());
+        }
+    }
+
+    /// Whether a describe has listed `id`. A new ENI's ID takes a while to reach all of EC2:
+    /// an attach by an ID only the create's answer showed may be refused as not found.
+    pub fn is_listed(&self, id: &str) -> bool {
+        self.inner.read().listed.contains(id)
     }
 
     /// Records what a call or a targeted describe showed about one ENI.
@@ -45,6 +68,7 @@ impl EniIndex {
         let mut g = self.inner.write();
         g.enis.remove(id);
         g.seen.remove(id);
+        g.listed.remove(id);
     }
 
     /// When the entry for `id` was last shown, so a reconciler can tell whether it is fresher

@@ -85,6 +85,7 @@ async fn call(ctx: &Context, action: &Ec2Action) -> Result<Ec2Outcome, Ec2Error>
             network_interface_id,
         } => {
             ec2.delete_network_interface(network_interface_id).await?;
+            ctx.instances.record_deleted(network_interface_id);
             Ok(Ec2Outcome::Done)
         }
     }

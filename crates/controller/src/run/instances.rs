@@ -97,6 +97,24 @@ impl Instances {
         }
     }
 
+    /// The cached entry for `id` while fresh, without describing: `Some(None)` when EC2 did not
+    /// know it, `None` when not cached.
+    pub fn peek(&self, id: &str) -> Option<Seen> {
+        self.cache.lock().get(&id.to_string(), Instant::now())
+    }
+
+    /// Forgets every cached instance that still shows ENI `id` (we just deleted it): the next
+    /// index choice there describes afresh instead of seeing the index held.
+    pub fn record_deleted(&self, id: &str) {
+        self.cache.lock().remove_where(|_, seen| {
+            seen.as_ref().is_some_and(|i| {
+                i.network_interfaces
+                    .iter()
+                    .any(|n| n.network_interface_id == id)
+            })
+        });
+    }
+
     /// Drops an instance from the cache, so the next read describes it.
     pub fn forget(&self, id: &str) {
         self.cache.lock().remove(&id.to_string());

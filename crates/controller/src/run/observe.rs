@@ -11,8 +11,8 @@ use kube::ResourceExt;
 use multi_eni_api::keys::TAG_ATTACHMENT;
 use multi_eni_api::{EniAttachment, Phase};
 use multi_eni_ec2::{
-    AttachmentStatus, DescribeQuery, Ec2Error, Filter, LookupError, NetworkInterface, Op,
-    collect_pages,
+    AttachmentStatus, DescribeQuery, Ec2Error, Filter, InstanceState, LookupError,
+    NetworkInterface, Op, collect_pages,
 };
 
 use super::context::Context;
@@ -51,7 +51,7 @@ pub async fn describe(ctx: &Context, need: &DescribeNeed) -> Result<(), Ec2Error
         let found = ctx.describe.describe(need.ids.clone()).await?;
         let listed: BTreeSet<&str> = found.iter().map(|e| e.id.as_str()).collect();
         for id in need.ids.iter().filter(|id| !listed.contains(id.as_str())) {
-            ctx.enis.remove(id);
+            forget_unlisted(ctx, id);
         }
         merge(ctx, found);
     }
@@ -65,13 +65,30 @@ pub async fn describe(ctx: &Context, need: &DescribeNeed) -> Result<(), Ec2Error
         for uid in &need.uids {
             for gone in ctx.enis.for_attachment(uid, None) {
                 if !listed.contains(&gone.id) {
-                    ctx.enis.remove(&gone.id);
+                    forget_unlisted(ctx, &gone.id);
                 }
             }
         }
         merge(ctx, found);
     }
     Ok(())
+}
+
+/// Drops an ENI a describe did not list from the index — unless the index saw it within the
+/// visibility grace (our own create or attach proved it exists; EC2's reads lag its writes), so
+/// a lagging describe does not make the reconciler wait, and describe, until EC2 catches up.
+fn forget_unlisted(ctx: &Context, id: &str) {
+    let grace = ctx.config.lifecycle.visibility_grace;
+    let recent = ctx.enis.seen_at(id).is_some_and(|t| {
+        let age = ctx
+            .now()
+            .as_millisecond()
+            .saturating_sub(t.as_millisecond());
+        u128::try_from(age).unwrap_or(u128::MAX) < grace.as_millis()
+    });
+    if !recent {
+        ctx.enis.remove(id);
+    }
 }
 
 /// Writes described ENIs into the index, except where it knows better ([`take_described`]).
@@ -82,7 +99,9 @@ fn merge(ctx: &Context, found: Vec<NetworkInterface>) {
         let known = ctx.enis.get(&eni.id);
         let known_at = ctx.enis.seen_at(&eni.id);
         if take_described(known.as_ref(), known_at, &eni, now, grace) {
-            ctx.enis.upsert(eni);
+            ctx.enis.upsert_listed(eni);
+        } else {
+            ctx.enis.mark_listed(&eni.id);
         }
     }
 }
@@ -114,13 +133,25 @@ async fn instance(
             a.instance_id.as_deref() == Some(id.as_str()) && a.status != AttachmentStatus::Detached
         })
     });
-    // About to pick a device index (an unattached ENI of ours), or about to create again because
-    // the recorded ENI is gone or off the instance (is the instance itself still there?).
+    // A device index is chosen from the cached instance: our own attaches are written into it
+    // (`Instances::record_attach`), and an index someone else took since is refused by EC2 as
+    // DeviceIndexInUse, which moves on to the next one — so a rollout costs no DescribeInstances
+    // per attachment. Described afresh only where the cache cannot serve: the instance is not
+    // cached as ready for an attach (pending, or not listed yet), or the recorded ENI is gone or
+    // off the instance and a create again is next (is the instance itself still there?).
     let recorded = att.status.as_ref().is_some_and(|s| s.eni_id.is_some());
-    let choosing = (matches!(phase, Phase::Creating | Phase::Attaching) || recorded)
-        && !on_instance
-        && att.metadata.deletion_timestamp.is_none();
-    if choosing {
+    let attaching = matches!(phase, Phase::Creating | Phase::Attaching);
+    let deleting = att.metadata.deletion_timestamp.is_some();
+    let leaving = leaving(ctx, att);
+    // Ready for an attach, and not showing one of our ENIs on its way out in the way (whether it
+    // has left by now only a describe can tell).
+    let cached_ready = matches!(
+        ctx.instances.peek(id),
+        Some(Some(i)) if matches!(i.state, InstanceState::Running | InstanceState::Stopped)
+            && !i.network_interfaces.iter().any(|n| leaving.contains(&n.network_interface_id))
+    );
+    let stale = if attaching { !cached_ready } else { recorded };
+    if stale && !on_instance && !deleting {
         ctx.instances.forget(id);
     }
     let Some(instance) = ctx.instances.one(id).await? else {
@@ -138,7 +169,7 @@ async fn instance(
         Err(e) => return Err(e.into()),
     };
     Ok(InstanceSeen::Found(Box::new(InstanceView {
-        leaving: leaving(ctx, att),
+        leaving,
         instance,
         max_interfaces_on_card,
     })))

@@ -51,7 +51,12 @@ pub struct Ec2World {
 
 impl Ec2World {
     pub fn new() -> Ec2World {
-        let sim = Arc::new(Ec2Sim::new(SimConfig::instant()));
+        Ec2World::with_config(SimConfig::instant())
+    }
+
+    /// The same world on a simulator with `config` (e.g. AWS-like timing and buckets).
+    pub fn with_config(config: SimConfig) -> Ec2World {
+        let sim = Arc::new(Ec2Sim::new(config));
         let vpc = sim.add_vpc("10.0.0.0/16").expect("vpc");
         let subnet = |az: &str, cidr: &str, name: &str| {
             sim.add_subnet(&vpc, az, cidr, Some(name)).expect("subnet")
@@ -101,24 +106,33 @@ pub struct World {
 impl World {
     /// On the API double.
     pub async fn on_double() -> World {
+        World::on_double_with(Ec2World::new()).await
+    }
+
+    /// On the API double, with `ec2`.
+    pub async fn on_double_with(ec2: Ec2World) -> World {
         let server = ApiServer::start(Default::default())
             .await
             .expect("API double starts");
         let client = server.client().expect("client");
-        let mut w = World::on(client).await;
+        let mut w = World::on_with(client, ec2).await;
         w.server = Some(server);
         w
     }
 
     /// On any API server (the CRDs are applied).
     pub async fn on(client: Client) -> World {
+        World::on_with(client, Ec2World::new()).await
+    }
+
+    /// On any API server, with `ec2`.
+    pub async fn on_with(client: Client, ec2: Ec2World) -> World {
         multi_eni_kube_env::apply_crds(&client, &crds::all())
             .await
             .expect("CRDs");
         let (stores, run) = Stores::start(&client);
         tokio::spawn(run);
         stores.ready().await;
-        let ec2 = Ec2World::new();
         let port: Arc<dyn Ec2> = ec2.sim.clone();
         let config = ControllerConfig::default();
         let ctx = Arc::new(Context::new(client.clone(), port, config, stores, None));

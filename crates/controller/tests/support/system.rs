@@ -84,7 +84,12 @@ pub struct System {
 impl System {
     /// A fresh API double and simulator; no controller yet.
     pub async fn new() -> System {
-        let w = World::on_double().await;
+        System::with_sim(multi_eni_ec2_sim::SimConfig::instant()).await
+    }
+
+    /// A fresh API double and a simulator with `sim` (e.g. AWS-like timing and buckets).
+    pub async fn with_sim(sim: multi_eni_ec2_sim::SimConfig) -> System {
+        let w = World::on_double_with(Ec2World::with_config(sim)).await;
         let url = w.server.as_ref().expect("on the double").url();
         System {
             w,
@@ -528,6 +533,9 @@ pub struct Gate {
     hang: Mutex<Option<Op>>,
     /// Notified when a call hangs.
     pub hit: Notify,
+    /// Cluster-wide listings seen (DescribeNetworkInterfaces by the cluster tag: the resync's
+    /// pages), told apart from the describes of single reconciles.
+    pub listings: std::sync::atomic::AtomicU64,
 }
 
 impl Gate {
@@ -537,6 +545,7 @@ impl Gate {
             sim,
             hang: Mutex::new(None),
             hit: Notify::new(),
+            listings: Default::default(),
         })
     }
 
@@ -591,6 +600,11 @@ impl Ec2 for Gate {
         &self,
         q: &DescribeQuery,
     ) -> Result<Page<NetworkInterface>, Ec2Error> {
+        let listing = format!("tag:{TAG_CLUSTER}");
+        if q.filters.iter().any(|f| f.name == listing) {
+            self.listings
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.sim.describe_network_interfaces(q).await
     }
     async fn describe_instances(&self, q: &DescribeQuery) -> Result<Page<Instance>, Ec2Error> {
