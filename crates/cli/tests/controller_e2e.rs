@@ -209,6 +209,7 @@ async fn probes_answer(c: &ControllerProcess) {
         &[("op", "CreateNetworkInterface")],
     );
     assert_eq!(created, 6.0, "one CreateNetworkInterface per ENI:\n{text}");
+    no_ec2_errors(&text);
     assert_eq!(
         sample_sum(&text, "multi_eni_controller_leader", &[]),
         1.0,
@@ -262,8 +263,16 @@ async fn restart_changes_nothing(ec2: &AwsEc2, c: &mut ControllerProcess, six: &
         let n = sample_sum(&text, "multi_eni_ec2_requests_total", &[("op", op)]);
         assert_eq!(n, 0.0, "{op} after a restart on a settled fleet:\n{text}");
     }
+    no_ec2_errors(&text);
     let now = layout(&cluster_enis(ec2).await.expect("describe")).expect("all attached");
     assert_eq!(&now, six, "the same six ENIs at the same places");
+}
+
+/// No EC2 call failed: in particular the controller never sent the `attachment.status` /
+/// `attachment.device-index` filters, which moto answers with HTTP 500.
+fn no_ec2_errors(text: &str) {
+    let errors = sample_sum(text, "multi_eni_ec2_errors_total", &[]);
+    assert_eq!(errors, 0.0, "failed EC2 calls:\n{text}");
 }
 
 /// Deleting the NodeENI deletes every ENI it made (none left tagged for the cluster), then
