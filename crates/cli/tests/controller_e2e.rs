@@ -23,7 +23,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::CustomResourceExt;
 use kube::api::{Api, DeleteParams};
 use multi_eni_api::keys::TAG_CLUSTER;
-use multi_eni_api::{EniAttachment, NodeEni};
+use multi_eni_api::{EniAttachment, NodeEni, Phase};
 use multi_eni_ec2::{DescribeQuery, Ec2, Filter, NetworkInterface};
 use multi_eni_ec2_aws::AwsEc2;
 use multi_eni_ec2_aws::testing::{Ec2Setup, MotoServer, adapter};
@@ -164,6 +164,7 @@ async fn controller_binary_rolls_out_the_go_sample_survives_kill_9_and_cleans_up
     };
     let first = start("first");
     let six = wait_for_layout(&ec2, &world, &NODES, &first).await;
+    statuses_say(&client, &six, &first).await;
     probes_answer(&first).await;
     first.kill9().await;
 
@@ -188,6 +189,33 @@ async fn controller_binary_rolls_out_the_go_sample_survives_kill_9_and_cleans_up
             .await
             .expect("delete the node");
     }
+}
+
+/// Every ENIAttachment reports `Attached` with the ENI and device index EC2 shows (no agent
+/// runs, so none gets to `Ready`).
+async fn statuses_say(client: &kube::Client, six: &Layout, c: &ControllerProcess) {
+    let api: Api<EniAttachment> = Api::all(client.clone());
+    let want: BTreeMap<String, i32> = six.iter().map(|(id, (_, i, _))| (id.clone(), *i)).collect();
+    wait_until(STEP, "six ENIAttachments Attached as EC2 shows", || async {
+        let list = api
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let got: BTreeMap<String, i32> = list
+            .items
+            .iter()
+            .filter(|a| a.phase() == Phase::Attached)
+            .filter_map(|a| a.status.as_ref())
+            .filter_map(|s| Some((s.eni_id.clone()?, s.device_index?)))
+            .collect();
+        if got == want {
+            Ok(())
+        } else {
+            let phases: Vec<_> = list.items.iter().map(|a| a.phase()).collect();
+            Err(c.with_logs(format!("phases {phases:?}, attached {got:?}")))
+        }
+    })
+    .await;
 }
 
 /// `/readyz` answers 200 once the caches are synced (leader election is off), `/healthz` too,
