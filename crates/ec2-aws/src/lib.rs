@@ -18,6 +18,8 @@ mod convert;
 mod errors;
 mod metrics;
 mod retry_charge;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 

@@ -4,19 +4,16 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
 use multi_eni_ec2::Ec2;
+use multi_eni_ec2_aws::testing::Ec2Setup;
 use multi_eni_ec2_sim::contract::{Behaviour, World};
 
 use super::moto::MotoServer;
 
-/// A Linux AMI from moto's built-in catalogue (`moto/ec2/resources/amis.json.gz`).
-const AMI: &str = "ami-760aaa0f";
-
 /// One moto server per world (fresh state per test).
 #[derive(Debug)]
 pub struct MotoWorld {
-    raw: aws_sdk_ec2::Client,
+    setup: Ec2Setup,
     ec2: Arc<dyn Ec2>,
     _server: MotoServer,
 }
@@ -25,10 +22,9 @@ impl MotoWorld {
     /// Starts moto and connects the adapter to it.
     pub async fn start() -> MotoWorld {
         let server = MotoServer::start().await;
-        let sdk = super::sdk_config(&server.endpoint);
         let (adapter, _registry) = super::adapter(&server.endpoint);
         MotoWorld {
-            raw: aws_sdk_ec2::Client::new(&sdk),
+            setup: Ec2Setup::new(&server.endpoint),
             ec2: Arc::new(adapter),
             _server: server,
         }
@@ -73,17 +69,7 @@ impl World for MotoWorld {
     }
 
     async fn create_vpc(&self, cidr: &str) -> String {
-        let out = self
-            .raw
-            .create_vpc()
-            .cidr_block(cidr)
-            .send()
-            .await
-            .expect("moto CreateVpc");
-        out.vpc()
-            .and_then(|v| v.vpc_id())
-            .expect("vpc id")
-            .to_string()
+        self.setup.create_vpc(cidr).await
     }
 
     async fn create_subnet(
@@ -93,83 +79,26 @@ impl World for MotoWorld {
         cidr: &str,
         name: Option<&str>,
     ) -> String {
-        let mut call = self
-            .raw
-            .create_subnet()
-            .vpc_id(vpc_id)
-            .availability_zone(zone)
-            .cidr_block(cidr);
-        if let Some(n) = name {
-            call = call.tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Subnet)
-                    .tags(Tag::builder().key("Name").value(n).build())
-                    .build(),
-            );
-        }
-        let out = call.send().await.expect("moto CreateSubnet");
-        out.subnet()
-            .and_then(|s| s.subnet_id())
-            .expect("subnet id")
-            .to_string()
+        self.setup.create_subnet(vpc_id, zone, cidr, name).await
     }
 
     async fn create_security_group(&self, vpc_id: &str, name: &str) -> String {
-        let out = self
-            .raw
-            .create_security_group()
-            .vpc_id(vpc_id)
-            .group_name(name)
-            .description(name)
-            .send()
-            .await
-            .expect("moto CreateSecurityGroup");
-        out.group_id().expect("group id").to_string()
+        self.setup.create_security_group(vpc_id, name).await
     }
 
     async fn launch_instance(&self, subnet_id: &str, instance_type: &str) -> String {
-        let out = self
-            .raw
-            .run_instances()
-            .image_id(AMI)
-            .instance_type(InstanceType::from(instance_type))
-            .subnet_id(subnet_id)
-            .min_count(1)
-            .max_count(1)
-            .send()
-            .await
-            .expect("moto RunInstances");
-        out.instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .expect("instance id")
-            .to_string()
+        self.setup.launch_instance(subnet_id, instance_type).await
     }
 
     async fn stop_instance(&self, instance_id: &str) {
-        self.raw
-            .stop_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .expect("moto StopInstances");
+        self.setup.stop_instance(instance_id).await
     }
 
     async fn start_instance(&self, instance_id: &str) {
-        self.raw
-            .start_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .expect("moto StartInstances");
+        self.setup.start_instance(instance_id).await
     }
 
     async fn terminate_instance(&self, instance_id: &str) {
-        self.raw
-            .terminate_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .expect("moto TerminateInstances");
+        self.setup.terminate_instance(instance_id).await
     }
 }
