@@ -87,6 +87,14 @@ async fn call(ctx: &Context, action: &Ec2Action) -> Result<Ec2Outcome, Ec2Error>
             ec2.delete_network_interface(network_interface_id).await?;
             Ok(Ec2Outcome::Done)
         }
+        Ec2Action::Tag {
+            network_interface_id,
+            tags,
+        } => {
+            ec2.create_tags(std::slice::from_ref(network_interface_id), tags)
+                .await?;
+            Ok(Ec2Outcome::Done)
+        }
     }
 }
 
@@ -130,6 +138,10 @@ fn eni_of(action: &Ec2Action) -> Option<&str> {
         }
         | Ec2Action::Delete {
             network_interface_id,
+        }
+        | Ec2Action::Tag {
+            network_interface_id,
+            ..
         } => Some(network_interface_id),
     }
 }
@@ -152,6 +164,7 @@ fn remember(ctx: &Context, action: &Ec2Action, outcome: &Ec2Outcome) {
         enis: vec![known],
         instance: InstanceSeen::NotFound,
         subnet_cidr: None,
+        adoptable: None,
     };
     one.fold(action, outcome.clone());
     for eni in one.enis {
