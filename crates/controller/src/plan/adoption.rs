@@ -222,7 +222,10 @@ mod tests {
 
     #[test]
     fn only_a_fresh_attachment_with_the_annotation_is_a_candidate() {
-        assert_eq!(adoption_candidate(&annotated("eni-0000000a")), Some("eni-0000000a"));
+        assert_eq!(
+            adoption_candidate(&annotated("eni-0000000a")),
+            Some("eni-0000000a")
+        );
         assert_eq!(adoption_candidate(&annotated("not-an-eni")), None);
         let plain = existing_attachment("a", "n1", SUBNET_A, 1);
         assert_eq!(adoption_candidate(&plain), None);
@@ -237,7 +240,11 @@ mod tests {
             create_attempt: Some(1),
             ..EniAttachmentStatus::default()
         });
-        assert_eq!(adoption_candidate(&created), None, "refused before: created");
+        assert_eq!(
+            adoption_candidate(&created),
+            None,
+            "refused before: created"
+        );
     }
 
     #[test]
@@ -266,11 +273,23 @@ mod tests {
             ("as the entry says", Some(&ok), None),
             ("half-adopted by us before a restart", Some(&mine), None),
             ("gone", None, Some("EC2 does not list it")),
-            ("another subnet", Some(&other_subnet), Some("is in subnet-0000000b")),
-            ("another instance", Some(&elsewhere), Some("not attached to i-00000001")),
+            (
+                "another subnet",
+                Some(&other_subnet),
+                Some("is in subnet-0000000b"),
+            ),
+            (
+                "another instance",
+                Some(&elsewhere),
+                Some("not attached to i-00000001"),
+            ),
             ("detached", Some(&detached), Some("not attached")),
             ("detaching", Some(&detaching), Some("not attached")),
-            ("another attachment's", Some(&owned), Some("ENIAttachment uid-other")),
+            (
+                "another attachment's",
+                Some(&owned),
+                Some("ENIAttachment uid-other"),
+            ),
             ("another cluster's", Some(&foreign), Some("cluster staging")),
         ];
         for (case, found, refused) in table {
@@ -295,7 +314,11 @@ mod tests {
         tagged.tags.extend(want);
         assert_eq!(tags_missing(&att, &tagged, "prod"), None);
         let created = available_eni("eni-0000000b", UID);
-        assert_eq!(tags_missing(&att, &created, "prod"), None, "not the adopted one");
+        assert_eq!(
+            tags_missing(&att, &created, "prod"),
+            None,
+            "not the adopted one"
+        );
         let plain = existing_attachment("a", "n1", SUBNET_A, 1);
         assert_eq!(tags_missing(&plain, &go, "prod"), None);
     }

@@ -948,7 +948,11 @@ fn go_eni_on_our_instance_is_recorded_attached_then_tagged_without_create_or_att
     assert!(!creates_attaches_or_detaches(&w.calls), "{:?}", w.calls);
     assert!(matches!(w.calls[0], Ec2Action::Tag { .. }), "{:?}", w.calls);
     let adopted = w.seen.adoptable.as_ref().expect("still seen");
-    assert_eq!(adopted.tags.get("NodeENI").map(String::as_str), Some(NE), "Go tags stay");
+    assert_eq!(
+        adopted.tags.get("NodeENI").map(String::as_str),
+        Some(NE),
+        "Go tags stay"
+    );
     assert_eq!(
         adopted.tags.get(keys::TAG_ATTACHMENT).map(String::as_str),
         Some(UID)

@@ -33,9 +33,7 @@ mod zones;
 #[cfg(test)]
 mod fixtures;
 
-pub use adoption::{
-    Verdict, adoption_candidate, go_entries, go_entry_for, tags_missing, verdict,
-};
+pub use adoption::{Verdict, adoption_candidate, go_entries, go_entry_for, tags_missing, verdict};
 pub use device_index::IndexChoice;
 pub use finalizer::{FinalizerStep, finalizer_step};
 pub use fleet::{FleetInput, Plan, plan};

@@ -11,6 +11,7 @@ use multi_eni_api::crds::MAX_STATUS_ATTACHMENTS;
 use multi_eni_api::keys::{condition, reason};
 use multi_eni_api::{AttachmentEntry, EniAttachment, NodeEni, NodeEniStatus, Phase};
 
+use super::adoption::adoption_candidate;
 use super::fleet::Plan;
 use super::problem::Severity;
 use super::recovery::ERROR_REASONS;
@@ -34,6 +35,9 @@ pub fn node_eni_status(
     s.ready_count = count(|p| p == Phase::Ready);
     s.observed_generation = generation;
     let mut entries: Vec<AttachmentEntry> = attachments.iter().map(entry).collect();
+    // The Go controller's entries not served by an ENIAttachment yet: the ENIs they name are
+    // still there, and adopting them needs the entry until the ENIAttachment exists.
+    entries.extend(plan.go_entries.iter().cloned());
     entries.sort_by(|a, b| {
         (&a.node_id, a.device_index, &a.subnet_id).cmp(&(&b.node_id, b.device_index, &b.subnet_id))
     });
@@ -151,7 +155,11 @@ fn entry(a: &EniAttachment) -> AttachmentEntry {
     AttachmentEntry {
         node_id: a.spec.node_name.clone(),
         instance_id: a.spec.instance_id.clone(),
-        eni_id: s.eni_id.unwrap_or_default(),
+        // Before an adoption is recorded, the ENI to adopt (it is attached already).
+        eni_id: s
+            .eni_id
+            .or_else(|| adoption_candidate(a).map(str::to_owned))
+            .unwrap_or_default(),
         attachment_id: s.attachment_id.unwrap_or_default(),
         subnet_id: a.spec.subnet_id.clone(),
         subnet_cidr: s.subnet_cidr.unwrap_or_default(),

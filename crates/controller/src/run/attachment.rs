@@ -153,7 +153,12 @@ fn adoption_refused(
     if !matches!(then, Some(Ec2Action::Create(_))) {
         return None;
     }
-    match verdict(att, id, seen.adoptable.as_ref(), &ctx.config.lifecycle.cluster) {
+    match verdict(
+        att,
+        id,
+        seen.adoptable.as_ref(),
+        &ctx.config.lifecycle.cluster,
+    ) {
         Verdict::Refuse(why) => Some(why),
         Verdict::Adopt => None,
     }
