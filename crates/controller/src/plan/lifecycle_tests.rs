@@ -966,7 +966,8 @@ fn go_eni_on_our_instance_is_recorded_attached_then_tagged_without_create_or_att
 
 #[test]
 fn go_eni_that_is_not_what_the_entry_said_is_left_alone_and_a_new_eni_is_made() {
-    let table: [(&str, fn(&mut NetworkInterface)); 4] = [
+    type Change = fn(&mut NetworkInterface);
+    let table: [(&str, Change); 4] = [
         ("on another instance", |e| {
             e.attachment = Some(attachment("i-00000009", 1, AttachmentStatus::Attached));
         }),
