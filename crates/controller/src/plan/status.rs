@@ -465,4 +465,38 @@ mod tests {
         assert_eq!(t(condition::PROGRESSING), time(20));
         assert_eq!(t(condition::DEGRADED), time(10));
     }
+
+    #[test]
+    fn go_entries_not_served_yet_stay_in_the_view_and_a_pending_adoption_names_its_eni() {
+        let ne = node_eni(serde_json::json!({}));
+        let go = AttachmentEntry {
+            node_id: "n0".into(),
+            instance_id: "i-00000000".into(),
+            eni_id: "eni-go".into(),
+            subnet_id: SUBNET_A.into(),
+            device_index: 1,
+            status: "attached".into(),
+            ..AttachmentEntry::default()
+        };
+        let mut adopting = existing_attachment("adopting", "n1", SUBNET_A, 1);
+        adopting.metadata.annotations = Some(
+            [(
+                multi_eni_api::keys::ANNOTATION_ADOPT_ENI.to_owned(),
+                "eni-go-1".to_owned(),
+            )]
+            .into(),
+        );
+        let p = Plan {
+            go_entries: vec![go.clone()],
+            ..plan(2)
+        };
+        let s = node_eni_status(&ne, &p, &[adopting], at(10));
+        let ids: Vec<(&str, &str)> = s
+            .attachments
+            .iter()
+            .map(|e| (e.node_id.as_str(), e.eni_id.as_str()))
+            .collect();
+        assert_eq!(ids, [("n0", "eni-go"), ("n1", "eni-go-1")]);
+        assert_eq!(s.attachments[0], go, "kept as the Go controller wrote it");
+    }
 }
