@@ -59,7 +59,7 @@ pub struct Plan {
     /// How many nodes the selector matches.
     pub matching_nodes: usize,
     /// The Go controller's `status.attachments[]` entries to keep in the compatibility view:
-    /// those of selected nodes whose ENIAttachment does not exist yet (see [`super::adoption`]).
+    /// those of selected nodes whose ENIAttachment does not exist yet (see [`super::go_entry_for`]).
     pub go_entries: Vec<AttachmentEntry>,
 }
 

@@ -175,6 +175,18 @@ async fn act(
         Ok(outcome) => {
             call_event(ctx, att, action, &outcome).await;
             seen.fold(action, outcome);
+            if let Ec2Action::Tag {
+                network_interface_id,
+                ..
+            } = action
+                && let Some(eni) = seen
+                    .adoptable
+                    .as_ref()
+                    .filter(|e| &e.id == network_interface_id)
+            {
+                // Adopted and tagged: ours now, so the index (and the next reconcile) knows it.
+                ctx.enis.upsert(eni.clone());
+            }
             Ok(None)
         }
         Err(err) => recover(ctx, att, action, &err).await,
