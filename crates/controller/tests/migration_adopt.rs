@@ -18,6 +18,7 @@ use multi_eni_api::keys::{self, TAG_ATTACHMENT, TAG_CLUSTER};
 use multi_eni_api::{EniAttachment, Phase};
 use multi_eni_ec2::{AttachEni, CreateEni, Ec2, EniAttributeChange, NetworkInterface, Op};
 use multi_eni_ec2_sim::Ec2Sim;
+use multi_eni_kube_env::KubeEnv;
 
 use attachment_support::{CLUSTER, Driver, context};
 use fleet_support::{FOUR_ENIS, SG, SUBNET_1, SUBNET_2, World};
@@ -122,7 +123,18 @@ fn eni_of(a: &EniAttachment) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_controller_enis_are_adopted_tagged_and_never_created_attached_or_detached() {
-    let w = World::on_double().await;
+    adopt_and_clean_up(World::on_double().await).await;
+}
+
+/// The same on the real kube-apiserver: the Go controller's status and finalizer, our annotation
+/// and the compatibility view go through its schema and write path unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_controller_enis_are_adopted_on_the_real_apiserver() {
+    let env = KubeEnv::shared();
+    adopt_and_clean_up(World::on(env.client().await).await).await;
+}
+
+async fn adopt_and_clean_up(w: World) {
     let sim = w.ec2.sim.clone();
     let instance = w.node("node-1", &w.ec2.subnet_1, FOUR_ENIS, true).await;
     let on_1 = go_eni(&sim, "node-1", &instance, &w.ec2.subnet_1, &w.ec2.sg, 1).await;
