@@ -185,6 +185,20 @@ async fn adopt_and_clean_up(w: World) {
         adopted.insert(want.id.clone(), uid);
     }
     assert_eq!(adopted.len(), 2);
+    let events = Api::<Event>::namespaced(w.client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .expect("list Events")
+        .items;
+    for id in adopted.keys() {
+        let said = events.iter().any(|e| {
+            e.reason.as_deref() == Some(keys::reason::ADOPTED)
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains(id.as_str()))
+        });
+        assert!(said, "an Adopted Event for {id}: {events:?}");
+    }
     for op in [
         Op::CreateNetworkInterface,
         Op::AttachNetworkInterface,
