@@ -283,14 +283,7 @@ async fn a_lost_create_response_not_yet_listed_is_retried_with_the_same_token() 
     // Describes lag 200 ms: the retry cannot see the first ENI and creates again.
     let w = World::new(SimConfig::instant().with_fixed_lag(Duration::from_millis(200)));
     // A node joins long after its instance is listed; so does this one.
-    let by_id = DescribeQuery::ids([w.instance.clone()]);
-    wait_until(TIMEOUT, "the instance to be listed", || async {
-        match w.sim.describe_instances(&by_id).await {
-            Ok(p) if !p.items.is_empty() => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    w.instance_listed(false).await;
     w.sim.lose_next_responses(Op::CreateNetworkInterface, 1);
     let ctx = context(&client, w.sim.clone()).await;
     let uid = create_attachment(&client, &w, "att-lost-lag", 1, true)
@@ -576,14 +569,7 @@ async fn a_rollout_spends_at_most_one_eni_describe_per_eni_and_shares_the_instan
 async fn a_describe_lagging_behind_our_calls_does_not_make_them_again() {
     let (_server, client) = double().await;
     let w = World::new(SimConfig::instant().with_fixed_lag(Duration::from_millis(300)));
-    let by_id = DescribeQuery::ids([w.instance.clone()]);
-    wait_until(TIMEOUT, "the instance to be listed", || async {
-        match w.sim.describe_instances(&by_id).await {
-            Ok(p) if !p.items.is_empty() => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    w.instance_listed(false).await;
     let ctx = context(&client, w.sim.clone()).await;
     let uid = create_attachment(&client, &w, "att-lag", 1, true)
         .await
@@ -674,20 +660,7 @@ async fn an_index_held_by_our_leaving_eni_is_waited_for_then_taken() {
 async fn ec2_like_timing_converges_for_several_attachments() {
     let (_server, client) = double().await;
     let w = World::new(SimConfig::default().with_time_scale(20.0).with_seed(3));
-    let by_id = DescribeQuery::ids([w.instance.clone()]);
-    wait_until(TIMEOUT, "the instance to be listed running", || async {
-        match w.sim.describe_instances(&by_id).await {
-            Ok(p)
-                if p.items
-                    .iter()
-                    .any(|i| i.state == multi_eni_ec2::InstanceState::Running) =>
-            {
-                Ok(())
-            }
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    w.instance_listed(true).await;
     let ctx = context(&client, w.sim.clone()).await;
     let names = ["att-ec2-1", "att-ec2-2", "att-ec2-3"];
     for (i, name) in (1..).zip(names) {

@@ -2,8 +2,8 @@
 //! less and less often (up to a cap), so one broken ENIAttachment cannot eat the EC2 budget of a
 //! whole rollout; the first success resets it.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// The extra wait after the first failure in a row.
@@ -47,9 +47,8 @@ impl Backoff {
         self.lock().get(key).copied().unwrap_or(0)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
-        // Every change is one insert or remove: a poisoned lock is still consistent.
-        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, u32>> {
+        self.failures.lock()
     }
 }
 

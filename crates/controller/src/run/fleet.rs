@@ -10,8 +10,10 @@
 //! when nothing changed: an unchanged fleet costs no API write at all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
@@ -68,9 +70,8 @@ impl FleetMemory {
         self.lock().remove(uid);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeSet<ProblemKey>>> {
-        // Every change is one insert or remove: a poisoned lock is still consistent.
-        self.published.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, BTreeSet<ProblemKey>>> {
+        self.published.lock()
     }
 }
 

@@ -2,7 +2,7 @@
 //! a VPC, so it is the configured one, or else learnt once from a selected node's instance (every
 //! node of a cluster sits in the cluster's VPC) and remembered for the life of the process.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use multi_eni_ec2::Instance;
 
@@ -24,7 +24,7 @@ impl VpcCache {
             return Some(vpc.to_owned());
         }
         // Every change is one assignment: a poisoned lock is still consistent.
-        let mut learnt = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
+        let mut learnt = self.learnt.lock();
         if learnt.is_none() {
             *learnt = instances.into_iter().find_map(|i| i.vpc_id.clone());
         }

@@ -57,6 +57,25 @@ impl World {
         }
     }
 
+    /// Waits until DescribeInstances lists the instance (EC2's reads lag its launch), and runs
+    /// it when `running` is asked for.
+    pub async fn instance_listed(&self, running: bool) {
+        let by_id = multi_eni_ec2::DescribeQuery::ids([self.instance.clone()]);
+        wait_until(TIMEOUT, "the instance to be listed", || async {
+            match self.sim.describe_instances(&by_id).await {
+                Ok(p)
+                    if p.items
+                        .iter()
+                        .any(|i| !running || i.state == multi_eni_ec2::InstanceState::Running) =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
+
     /// Every ENI of this cluster in EC2.
     pub fn ours(&self) -> Vec<multi_eni_ec2::NetworkInterface> {
         self.sim.network_interfaces_tagged(TAG_CLUSTER, CLUSTER)
