@@ -25,6 +25,12 @@ pub const FINALIZER_NODEENI: &str = "multi-eni.k8s.aws/nodeeni-cleanup";
 /// once we own the cleanup so such objects can be deleted.
 pub const LEGACY_FINALIZER_NODEENI: &str = "nodeeni.networking.k8s.aws/finalizer";
 
+/// Annotation on an ENIAttachment created for a (node, subnet) the Go controller had already
+/// served: the ID of the ENI it made (from the NodeENI's `status.attachments[]`). The attachment
+/// adopts that ENI — after checking it is attached to the node's instance in that subnet — instead
+/// of creating one.
+pub const ANNOTATION_ADOPT_ENI: &str = "multi-eni.k8s.aws/adopt-eni";
+
 /// EC2 tag: the cluster the ENI belongs to. Scopes garbage collection.
 pub const TAG_CLUSTER: &str = "multi-eni.k8s.aws/cluster";
 /// EC2 tag: the NodeENI that asked for the ENI.
@@ -99,6 +105,10 @@ pub mod reason {
     pub const DPDK_BIND_FAILED: &str = "DPDKBindFailed";
     /// The agent let go of the interface for detachment.
     pub const RELEASED: &str = "Released";
+    /// An ENI made by the Go controller was adopted: it now carries our tags.
+    pub const ADOPTED: &str = "Adopted";
+    /// An ENI named by the Go controller's status was not what the entry said; a new one is made.
+    pub const ADOPTION_REFUSED: &str = "AdoptionRefused";
 }
 
 /// The tags every ENI we create carries, for one ENIAttachment. Tags are set at creation

@@ -7,7 +7,8 @@
 //!
 //! * **Fleet** ([`plan::plan`]): NodeENI + Nodes + EC2 facts + existing ENIAttachments →
 //!   ENIAttachments to create, update in place, and delete, plus problems for conditions and
-//!   Events. [`plan::finalizer_step`] handles the NodeENI's finalizers.
+//!   Events. [`plan::finalizer_step`] handles the NodeENI's finalizers. A new ENIAttachment for a
+//!   (node, subnet) the Go controller served is annotated to adopt that ENI ([`plan::go_entry_for`]).
 //! * **Lifecycle** ([`plan::next_step`]): one ENIAttachment + what a describe showed → one step.
 //!   [`plan::on_error`] says what a failed EC2 call means for the next one;
 //!   [`plan::Observed::fold`] folds a successful call's result in, so the next step needs no
@@ -25,6 +26,8 @@
 //!
 //! | phase | observed | status stored first | then |
 //! | --- | --- | --- | --- |
+//! | Pending | annotation `adopt-eni` names a Go controller's ENI, attached to our instance in our subnet | `eniID` …, Attached at its index (no create, no attach) | CreateTags: our tags onto it (again after a restart until they are there) |
+//! | Pending | annotation `adopt-eni`, but the ENI is gone, elsewhere or another's | (as the next row) | create as the next row; Warning Event `AdoptionRefused` |
 //! | Pending | no ENI with our UID tag | Creating, `createAttempt` n+1 | CreateNetworkInterface, tags at creation, ClientToken `<uid>-<n>` |
 //! | Creating | no ENI (create lost or not listed yet) | — | the same create again (same token: EC2 returns the same ENI) |
 //! | any | an ENI with our UID tag not recorded | `eniID`, MAC, IP, AZ, CIDR (adopt / RecordEni) | continue below |

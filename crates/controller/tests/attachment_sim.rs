@@ -24,7 +24,7 @@ use multi_eni_controller::run::attachment::{Next, reconcile, reconcile_next};
 use multi_eni_ec2::{
     AttachEni, AttachResult, AttachmentStatus, CreateEni, DescribeQuery, DetachEni, Ec2, Ec2Error,
     EniAttributeChange, Instance, InstanceTypeLimits, NetworkInterface, Op, Page, SecurityGroup,
-    Subnet,
+    Subnet, Tags,
 };
 use multi_eni_ec2_sim::{Ec2Sim, FaultPlan, SimConfig};
 use multi_eni_kube_env::{KubeEnv, apply_crds};
@@ -341,6 +341,9 @@ impl Ec2 for HangAfterCreate {
     }
     async fn delete_network_interface(&self, id: &str) -> Result<(), Ec2Error> {
         self.sim.delete_network_interface(id).await
+    }
+    async fn create_tags(&self, ids: &[String], tags: &Tags) -> Result<(), Ec2Error> {
+        self.sim.create_tags(ids, tags).await
     }
     async fn describe_network_interfaces(
         &self,

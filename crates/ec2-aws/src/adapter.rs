@@ -14,7 +14,7 @@ use aws_sdk_ec2::types as sdk;
 use multi_eni_ec2::{
     AttachEni, AttachResult, BucketId, CreateEni, DescribeQuery, DetachEni, Ec2, Ec2Error,
     EniAttributeChange, Instance, InstanceTypeLimits, NetworkInterface, Op, Page, RateLimiter,
-    SecurityGroup, Subnet, attach_conflict, delete_conflict,
+    SecurityGroup, Subnet, Tags, attach_conflict, delete_conflict,
 };
 use tokio::time::Instant;
 
@@ -169,6 +169,13 @@ fn page<'a, S: 'a, T>(
     })
 }
 
+/// Our tags as the SDK's.
+fn sdk_tags(tags: &Tags) -> Vec<sdk::Tag> {
+    tags.iter()
+        .map(|(k, v)| sdk::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
 #[async_trait]
 impl Ec2 for AwsEc2 {
     async fn create_network_interface(
@@ -177,11 +184,7 @@ impl Ec2 for AwsEc2 {
     ) -> Result<NetworkInterface, Ec2Error> {
         const OP: Op = Op::CreateNetworkInterface;
         self.run(OP, None, |charge| async move {
-            let tags: Vec<sdk::Tag> = req
-                .tags
-                .iter()
-                .map(|(k, v)| sdk::Tag::builder().key(k).value(v).build())
-                .collect();
+            let tags = sdk_tags(&req.tags);
             let mut call = self
                 .client
                 .create_network_interface()
@@ -295,6 +298,20 @@ impl Ec2 for AwsEc2 {
             .await;
         // One counted DescribeNetworkInterfaces tells "still attached" from other bad input.
         delete_conflict::refine_delete_result(self, network_interface_id, result).await
+    }
+
+    async fn create_tags(&self, resource_ids: &[String], tags: &Tags) -> Result<(), Ec2Error> {
+        const OP: Op = Op::CreateTags;
+        self.run(OP, None, |charge| async move {
+            let call = self
+                .client
+                .create_tags()
+                .set_resources(Some(resource_ids.to_vec()))
+                .set_tags(Some(sdk_tags(tags)));
+            send!(call, charge, OP)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn describe_network_interfaces(

@@ -426,6 +426,55 @@ impl State {
         Ok(())
     }
 
+    /// `CreateTags`, for network interfaces (the only resources the simulator tags after
+    /// creation). All or nothing, as on EC2: every ID must name a visible interface and no
+    /// interface may pass the tag limit, else nothing changes. New values overwrite old ones.
+    pub(crate) fn create_tags(
+        &mut self,
+        ids: &[String],
+        tags: &Tags,
+        now: Instant,
+        cfg: &SimConfig,
+    ) -> Result<(), SimError> {
+        if ids.is_empty() {
+            return fail(
+                "MissingParameter",
+                "The request must contain the parameter resourceIdSet",
+            );
+        }
+        if tags.is_empty() {
+            return fail(
+                "MissingParameter",
+                "The request must contain the parameter tagSet",
+            );
+        }
+        check_tags(tags)?;
+        for id in ids {
+            if !id.starts_with("eni-") {
+                return fail("InvalidID", format!("The ID '{id}' is not valid"));
+            }
+            let rec = self.eni_for_mutation(id, now, cfg)?;
+            let added = tags
+                .keys()
+                .filter(|k| !rec.view.tags.contains_key(*k))
+                .count();
+            if rec.view.tags.len() + added > MAX_TAGS {
+                return fail(
+                    "TagLimitExceeded",
+                    format!("The maximum number of tags ({MAX_TAGS}) was exceeded on {id}"),
+                );
+            }
+        }
+        for id in ids {
+            let rec = self.eni_for_mutation(id, now, cfg)?;
+            rec.view
+                .tags
+                .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            self.record_eni(id, now);
+        }
+        Ok(())
+    }
+
     /// `DetachNetworkInterface`. `stuck`: a normal detach that will hang (fault injection).
     pub(crate) fn detach_eni(
         &mut self,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use multi_eni_ec2::{
     AttachEni, AttachResult, BucketId, CreateEni, DescribeQuery, DetachEni, Ec2, Ec2Error,
     EniAttributeChange, Instance, InstanceTypeLimits, NetworkInterface, Op, Page, SecurityGroup,
-    Subnet, TokenBucket, attach_conflict, delete_conflict,
+    Subnet, Tags, TokenBucket, attach_conflict, delete_conflict,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -281,6 +281,13 @@ impl Ec2 for Ec2Sim {
             .await;
         // The same refinement as the adapter's: one counted DescribeNetworkInterfaces.
         delete_conflict::refine_delete_result(self, network_interface_id, result).await
+    }
+
+    async fn create_tags(&self, resource_ids: &[String], tags: &Tags) -> Result<(), Ec2Error> {
+        self.call(Op::CreateTags, None, |s, at| {
+            s.create_tags(resource_ids, tags, at.now, at.config)
+        })
+        .await
     }
 
     async fn describe_network_interfaces(

@@ -30,6 +30,8 @@ enum Flaw {
     DeleteInUseIsInvalidInput,
     /// Sends a forced detach as a normal one.
     DropsForce,
+    /// CreateTags blanks the tags it was not given instead of leaving them alone.
+    TagsReplaceOthers,
 }
 
 #[derive(Debug)]
@@ -97,6 +99,23 @@ impl Ec2 for Flawed {
             }
             other => other,
         }
+    }
+
+    async fn create_tags(&self, ids: &[String], tags: &Tags) -> Result<(), Ec2Error> {
+        let mut tags = tags.clone();
+        if self.flaw == Flaw::TagsReplaceOthers {
+            // Wipes what was there before adding (what a "set tags" call would do).
+            let mut current = Tags::new();
+            for id in ids {
+                let query = DescribeQuery::ids([id.as_str()]);
+                for eni in self.sim.describe_network_interfaces(&query).await?.items {
+                    current.extend(eni.tags.into_keys().map(|k| (k, String::new())));
+                }
+            }
+            current.extend(tags);
+            tags = current;
+        }
+        self.sim.create_tags(ids, &tags).await
     }
 
     async fn describe_network_interfaces(
@@ -223,5 +242,14 @@ fn the_case_table_lists_every_case_once() {
     let names: Vec<&str> = table::all().into_iter().map(|(n, _)| n).collect();
     let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
     assert_eq!(unique.len(), names.len());
-    assert_eq!(names.len(), 40);
+    assert_eq!(names.len(), 41);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_that_replace_the_others_are_caught() {
+    assert_caught(
+        Flaw::TagsReplaceOthers,
+        "create_tags_adds_and_overwrites_and_keeps_the_rest",
+    )
+    .await;
 }

@@ -130,6 +130,7 @@ const INVALID_INPUT_CODES: &[&str] = &[
     "ValidationError",
     "DryRunOperation",
     "TagLimitExceeded",
+    "InvalidID",
 ];
 
 /// The listed codes of each kind (the `*.NotFound` and `*.Malformed` families are matched
@@ -386,6 +387,8 @@ mod tests {
             ("OperationNotPermitted", K::InvalidInput),
             ("InvalidSubnetID.Malformed", K::InvalidInput),
             ("InvalidNetworkInterfaceID.Malformed", K::InvalidInput),
+            ("InvalidID", K::InvalidInput),
+            ("TagLimitExceeded", K::InvalidInput),
             ("IdempotentParameterMismatch", K::IdempotencyMismatch),
             ("IncorrectState", K::IncorrectState),
             ("IncorrectInstanceState", K::IncorrectState),

@@ -26,12 +26,14 @@ pub enum Op {
     DescribeSecurityGroups,
     /// `DescribeInstanceTypes`.
     DescribeInstanceTypes,
+    /// `CreateTags` (on network interfaces: adopting an ENI another controller made).
+    CreateTags,
 }
 
 /// Whether an action changes anything. EC2 sizes its throttling buckets by this category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiFamily {
-    /// Create, attach, modify, detach, delete.
+    /// Create, attach, modify, detach, delete, tag.
     Mutating,
     /// `Describe*`.
     NonMutating,
@@ -39,7 +41,7 @@ pub enum ApiFamily {
 
 impl Op {
     /// Every action, in a stable order (metrics registration, counters, docs).
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; 11] = [
         Op::CreateNetworkInterface,
         Op::AttachNetworkInterface,
         Op::ModifyNetworkInterfaceAttribute,
@@ -50,6 +52,7 @@ impl Op {
         Op::DescribeSubnets,
         Op::DescribeSecurityGroups,
         Op::DescribeInstanceTypes,
+        Op::CreateTags,
     ];
 
     /// The EC2 action name, as it appears on the wire (`Action=`) and in CloudTrail.
@@ -65,6 +68,7 @@ impl Op {
             Op::DescribeSubnets => "DescribeSubnets",
             Op::DescribeSecurityGroups => "DescribeSecurityGroups",
             Op::DescribeInstanceTypes => "DescribeInstanceTypes",
+            Op::CreateTags => "CreateTags",
         }
     }
 
@@ -80,7 +84,8 @@ impl Op {
             | Op::AttachNetworkInterface
             | Op::ModifyNetworkInterfaceAttribute
             | Op::DetachNetworkInterface
-            | Op::DeleteNetworkInterface => ApiFamily::Mutating,
+            | Op::DeleteNetworkInterface
+            | Op::CreateTags => ApiFamily::Mutating,
             Op::DescribeNetworkInterfaces
             | Op::DescribeInstances
             | Op::DescribeSubnets

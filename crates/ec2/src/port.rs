@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use crate::error::Ec2Error;
-use crate::model::{Instance, InstanceTypeLimits, NetworkInterface, Page, SecurityGroup, Subnet};
+use crate::model::{
+    Instance, InstanceTypeLimits, NetworkInterface, Page, SecurityGroup, Subnet, Tags,
+};
 use crate::request::{
     AttachEni, AttachResult, CreateEni, DescribeQuery, DetachEni, EniAttributeChange,
 };
@@ -42,6 +44,12 @@ pub trait Ec2: Send + Sync + std::fmt::Debug {
     /// generic `InvalidParameterValue`; implementations refine that to
     /// [`crate::ErrorKind::IncorrectState`] with one describe ([`crate::delete_conflict`]).
     async fn delete_network_interface(&self, network_interface_id: &str) -> Result<(), Ec2Error>;
+
+    /// `CreateTags` on network interfaces: adds `tags` to every one of `resource_ids`,
+    /// overwriting the value of a key already present and leaving other tags alone. All or
+    /// nothing: an unknown ID (`InvalidNetworkInterfaceID.NotFound`) or a resource that would
+    /// pass EC2's 50-tag limit (`TagLimitExceeded`) fails the whole request.
+    async fn create_tags(&self, resource_ids: &[String], tags: &Tags) -> Result<(), Ec2Error>;
 
     /// One page of `DescribeNetworkInterfaces`.
     async fn describe_network_interfaces(

@@ -10,7 +10,8 @@
 //! * Unfiltered and unpaginated non-mutating actions (among them `DescribeInstances`,
 //!   `DescribeNetworkInterfaces`, `DescribeSecurityGroups`): 50 burst, 10/s, charged when a
 //!   request specifies neither a filter nor pagination.
-//! * Mutating actions: 50 burst, 5/s (`AttachNetworkInterface`, `DetachNetworkInterface`).
+//! * Mutating actions: 50 burst, 5/s (`AttachNetworkInterface`, `DetachNetworkInterface`,
+//!   `CreateTags`).
 //! * Uncategorized actions with their own figures: `CreateNetworkInterface`,
 //!   `DeleteNetworkInterface` and `ModifyNetworkInterfaceAttribute` are 100 burst, 5/s.
 //!
@@ -64,7 +65,9 @@ impl BucketId {
                 Op::CreateNetworkInterface
                 | Op::DeleteNetworkInterface
                 | Op::ModifyNetworkInterfaceAttribute => ENI_UNCATEGORIZED,
-                Op::AttachNetworkInterface | Op::DetachNetworkInterface => MUTATING,
+                Op::AttachNetworkInterface | Op::DetachNetworkInterface | Op::CreateTags => {
+                    MUTATING
+                }
                 Op::DescribeNetworkInterfaces
                 | Op::DescribeInstances
                 | Op::DescribeSubnets
@@ -104,6 +107,7 @@ mod tests {
             (Op::ModifyNetworkInterfaceAttribute, 100.0, 5.0),
             (Op::AttachNetworkInterface, 50.0, 5.0),
             (Op::DetachNetworkInterface, 50.0, 5.0),
+            (Op::CreateTags, 50.0, 5.0),
             (Op::DescribeNetworkInterfaces, 100.0, 20.0),
             (Op::DescribeInstances, 100.0, 20.0),
             (Op::DescribeSubnets, 100.0, 20.0),

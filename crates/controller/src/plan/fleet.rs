@@ -13,9 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use kube::{Resource, ResourceExt};
 use multi_eni_api::keys::{self, reason};
 use multi_eni_api::naming::{attachment_name, label_value};
-use multi_eni_api::{DpdkSpec, EniAttachment, EniAttachmentSpec, NodeEni, SriovSpec};
+use multi_eni_api::{
+    AttachmentEntry, DpdkSpec, EniAttachment, EniAttachmentSpec, NodeEni, SriovSpec,
+};
 use multi_eni_ec2::Subnet;
 
+use super::adoption::{go_entries, go_entry_for};
 use super::lookups::{GroupLookup, SubnetLookup, Subnets, resolve_groups, resolve_subnets};
 use super::nodes::{InstanceFacts, InstanceLookup, NodeFacts};
 use super::problem::{Problem, Severity};
@@ -55,6 +58,9 @@ pub struct Plan {
     pub desired: usize,
     /// How many nodes the selector matches.
     pub matching_nodes: usize,
+    /// The Go controller's `status.attachments[]` entries to keep in the compatibility view:
+    /// those of selected nodes whose ENIAttachment does not exist yet (see [`super::go_entry_for`]).
+    pub go_entries: Vec<AttachmentEntry>,
 }
 
 impl Plan {
@@ -317,6 +323,7 @@ fn reconcile(
             plan.delete.push(name);
         }
     }
+    let go = go_entries(ne);
     for specs in wants.values() {
         let NodeWant::Specs(specs) = specs else {
             continue;
@@ -325,15 +332,47 @@ fn reconcile(
             plan.desired += 1;
             // A present name is being deleted (now or before): its replacement comes once it is gone.
             if !present.contains(name) {
-                plan.create.push(attachment_object(ne, name, spec.clone()));
+                let n = &spec.node_name;
+                let adopt = go_entry_for(&go, n, &spec.instance_id, &spec.subnet_id, specs.len());
+                let adopt = adopt.map(|e| e.eni_id.as_str());
+                plan.create
+                    .push(attachment_object(ne, name, spec.clone(), adopt));
             }
         }
     }
+    plan.go_entries = go
+        .into_iter()
+        .filter(|e| go_entry_pending(e, wants, existing))
+        .cloned()
+        .collect();
+}
+
+/// Whether a Go entry stays in the view: its node is still selected (wanted or held) and no
+/// ENIAttachment serves its (node, subnet) yet — once one does, that one's entry replaces it.
+fn go_entry_pending(
+    e: &AttachmentEntry,
+    wants: &BTreeMap<&str, NodeWant>,
+    existing: &[EniAttachment],
+) -> bool {
+    let selected = matches!(
+        wants.get(e.node_id.as_str()),
+        Some(NodeWant::Hold | NodeWant::Specs(_))
+    );
+    let served = existing.iter().any(|a| {
+        a.spec.node_name == e.node_id && (e.subnet_id.is_empty() || a.spec.subnet_id == e.subnet_id)
+    });
+    selected && !served
 }
 
 /// A new ENIAttachment: labels for the agent's and the fleet's selectors, the cleanup finalizer
-/// (the intent to delete the ENI is durable before the ENI exists), and the NodeENI as owner.
-fn attachment_object(ne: &NodeEni, name: &str, spec: EniAttachmentSpec) -> EniAttachment {
+/// (the intent to delete the ENI is durable before the ENI exists), the NodeENI as owner, and
+/// the Go controller's ENI to adopt, if any.
+fn attachment_object(
+    ne: &NodeEni,
+    name: &str,
+    spec: EniAttachmentSpec,
+    adopt: Option<&str>,
+) -> EniAttachment {
     let labels = BTreeMap::from([
         (keys::LABEL_NODEENI.to_owned(), label_value(&spec.node_eni)),
         (keys::LABEL_NODE.to_owned(), label_value(&spec.node_name)),
@@ -347,6 +386,8 @@ fn attachment_object(ne: &NodeEni, name: &str, spec: EniAttachmentSpec) -> EniAt
     a.metadata.labels = Some(labels);
     a.metadata.finalizers = Some(vec![keys::FINALIZER_ENI_CLEANUP.to_owned()]);
     a.metadata.owner_references = ne.controller_owner_ref(&()).map(|r| vec![r]);
+    a.metadata.annotations =
+        adopt.map(|id| BTreeMap::from([(keys::ANNOTATION_ADOPT_ENI.to_owned(), id.to_owned())]));
     a
 }
 
@@ -778,5 +819,95 @@ mod tests {
         let p = f.plan();
         assert!(p.is_empty());
         assert_eq!(p.desired, 2);
+    }
+
+    /// The NodeENI status the Go controller left: one entry per (node, subnet) it served.
+    fn with_go_status(f: &mut Fleet, entries: &[(&str, &str, &str, &str)]) {
+        let attachments = entries
+            .iter()
+            .map(
+                |(node, instance, eni, subnet)| multi_eni_api::AttachmentEntry {
+                    node_id: (*node).into(),
+                    instance_id: (*instance).into(),
+                    eni_id: (*eni).into(),
+                    attachment_id: format!("{eni}-attach"),
+                    subnet_id: (*subnet).into(),
+                    device_index: 1,
+                    status: "attached".into(),
+                    ..Default::default()
+                },
+            )
+            .collect();
+        f.ne.status = Some(multi_eni_api::NodeEniStatus {
+            attachments,
+            ..Default::default()
+        });
+    }
+
+    fn adopts(a: &EniAttachment) -> Option<&str> {
+        a.annotations()
+            .get(keys::ANNOTATION_ADOPT_ENI)
+            .map(String::as_str)
+    }
+
+    #[test]
+    fn node_the_go_controller_served_gets_an_attachment_adopting_its_eni() {
+        let mut f = Fleet::new(node_eni(serde_json::json!({})));
+        f.set_subnets(&[(SUBNET_A, AZ_A), (SUBNET_B, AZ_A)]);
+        f.add_node("n1", "i-00000001", AZ_A);
+        f.add_node("n2", "i-00000002", AZ_A);
+        with_go_status(
+            &mut f,
+            &[
+                ("n1", "i-00000001", "eni-0000000a", SUBNET_A),
+                // The node runs another instance now: that ENI is not on it.
+                ("n2", "i-0000000f", "eni-0000000f", SUBNET_A),
+            ],
+        );
+        let p = f.plan();
+        let by: Vec<(&str, &str, Option<&str>)> = p
+            .create
+            .iter()
+            .map(|a| (&*a.spec.node_name, &*a.spec.subnet_id, adopts(a)))
+            .collect();
+        assert_eq!(
+            by,
+            vec![
+                ("n1", SUBNET_A, Some("eni-0000000a")),
+                ("n1", SUBNET_B, None),
+                ("n2", SUBNET_A, None),
+                ("n2", SUBNET_B, None),
+            ]
+        );
+        assert_eq!(p.desired, 4, "adopted or created, each counts once");
+    }
+
+    #[test]
+    fn go_entries_stay_in_the_view_until_their_attachment_exists_or_the_node_goes() {
+        let mut f = Fleet::new(node_eni(
+            serde_json::json!({"nodeSelector": {"role": "net"}}),
+        ));
+        f.add_node("n1", "i-00000001", AZ_A);
+        f.nodes[0].labels.insert("role".into(), "net".into());
+        with_go_status(&mut f, &[("n1", "i-00000001", "eni-0000000a", SUBNET_A)]);
+        let eni_ids =
+            |p: &Plan| -> Vec<String> { p.go_entries.iter().map(|e| e.eni_id.clone()).collect() };
+        // Held (instance not described yet): nothing created, the entry is kept.
+        let described = f.instances.clone();
+        f.instances.clear();
+        let p = f.plan();
+        assert!(p.create.is_empty());
+        assert_eq!(eni_ids(&p), vec!["eni-0000000a".to_owned()]);
+        // Created with the annotation; the entry stays until the object exists …
+        f.instances = described;
+        let p = f.apply();
+        assert_eq!(adopts(&p.create[0]), Some("eni-0000000a"));
+        assert_eq!(eni_ids(&p), vec!["eni-0000000a".to_owned()]);
+        // … and then the ENIAttachment's own entry replaces it.
+        assert!(eni_ids(&f.plan()).is_empty());
+        // A node that stops matching takes its Go entry out of the view too.
+        f.existing.clear();
+        f.nodes[0].labels.clear();
+        assert!(eni_ids(&f.plan()).is_empty());
     }
 }

@@ -77,13 +77,28 @@ impl Observed {
             ) => {
                 self.enis.retain(|e| &e.id != network_interface_id);
             }
+            (
+                Ec2Action::Tag {
+                    network_interface_id,
+                    tags,
+                },
+                _,
+            ) => {
+                if let Some(e) = self.eni_mut(network_interface_id) {
+                    e.tags.extend(tags.clone());
+                }
+            }
             // An outcome that does not belong to the action proves nothing: describe again.
             _ => {}
         }
     }
 
+    /// The ENI `id` among those observed, the adoption candidate included.
     fn eni_mut(&mut self, id: &str) -> Option<&mut NetworkInterface> {
-        self.enis.iter_mut().find(|e| e.id == id)
+        self.enis
+            .iter_mut()
+            .chain(self.adoptable.as_mut())
+            .find(|e| e.id == id)
     }
 }
 
@@ -151,6 +166,7 @@ mod tests {
             enis: vec![],
             instance: InstanceSeen::Found(Box::new(view(&[("eni-primary", 0, 0)], 3))),
             subnet_cidr: None,
+            adoptable: None,
         };
         let (wait, calls) = drive(&mut att, &mut seen, |a| match a {
             Ec2Action::Create(_) => {
@@ -175,6 +191,7 @@ mod tests {
             enis: vec![available_eni("eni-1", "u")],
             instance: InstanceSeen::NotFound,
             subnet_cidr: None,
+            adoptable: None,
         };
         seen.enis[0].attachment = Some(Ec2Attachment {
             attachment_id: "eni-attach-1".into(),
@@ -207,6 +224,7 @@ mod tests {
             enis: vec![available_eni("eni-1", "u")],
             instance: InstanceSeen::NotFound,
             subnet_cidr: None,
+            adoptable: None,
         };
         let change = |change| Ec2Action::Modify {
             network_interface_id: "eni-1".into(),
@@ -230,6 +248,7 @@ mod tests {
             enis: vec![available_eni("eni-1", "u")],
             instance: InstanceSeen::NotFound,
             subnet_cidr: None,
+            adoptable: None,
         };
         let create = Ec2Action::Create(multi_eni_ec2::CreateEni::default());
         seen.fold(

@@ -21,10 +21,11 @@ use multi_eni_api::keys::{self, condition, reason};
 use multi_eni_api::{EniAttachment, EniAttachmentStatus, Phase};
 use multi_eni_ec2::{
     AttachEni, AttachmentStatus, CreateEni, DetachEni, EniAttributeChange, Instance, InstanceState,
-    NetworkInterface,
+    NetworkInterface, Tags,
 };
 use sha2::{Digest, Sha256};
 
+use super::adoption::{Verdict, adoption_candidate, tags_missing, verdict};
 use super::device_index::{IndexChoice, choose_index};
 use super::removal::removal;
 
@@ -67,6 +68,9 @@ pub struct Observed {
     pub instance: InstanceSeen,
     /// The subnet's CIDR (from the cached subnet lookup), for status.
     pub subnet_cidr: Option<String>,
+    /// The Go controller's ENI this attachment may adopt ([`super::adoption_candidate`]), as
+    /// described; `None` when there is no candidate or EC2 does not list it.
+    pub adoptable: Option<NetworkInterface>,
 }
 
 /// What EC2 said about the attachment's instance.
@@ -171,6 +175,13 @@ pub enum Ec2Action {
         /// The ENI.
         network_interface_id: String,
     },
+    /// CreateTags: our tags onto an adopted ENI.
+    Tag {
+        /// The ENI.
+        network_interface_id: String,
+        /// The tags to add.
+        tags: Tags,
+    },
 }
 
 impl Ec2Action {
@@ -183,6 +194,7 @@ impl Ec2Action {
             Ec2Action::Modify { .. } => Op::ModifyNetworkInterfaceAttribute,
             Ec2Action::Detach { .. } => Op::DetachNetworkInterface,
             Ec2Action::Delete { .. } => Op::DeleteNetworkInterface,
+            Ec2Action::Tag { .. } => Op::CreateTags,
         }
     }
 }
@@ -285,10 +297,16 @@ impl Draft<'_> {
         })
     }
 
-    /// Our ENI among those observed, and the strays (same UID tag, not ours).
+    /// Our ENI among those observed, and the strays (same UID tag, not ours). An adopted ENI
+    /// counts once it is recorded (until it carries our tag, only the adoption describe sees it).
     pub fn ours(&self) -> (Option<&NetworkInterface>, Vec<&NetworkInterface>) {
-        let enis = &self.seen.enis;
         let recorded = self.s.eni_id.as_deref();
+        let adopted = self
+            .seen
+            .adoptable
+            .iter()
+            .filter(|a| Some(a.id.as_str()) == recorded && !self.seen.enis.contains(a));
+        let enis: Vec<&NetworkInterface> = self.seen.enis.iter().chain(adopted).collect();
         let instance = self.att.spec.instance_id.as_str();
         let on_ours = |e: &&NetworkInterface| {
             e.attachment
@@ -298,11 +316,13 @@ impl Draft<'_> {
         let pick = enis
             .iter()
             .find(|e| Some(e.id.as_str()) == recorded)
-            .or_else(|| enis.iter().find(on_ours))
-            .or_else(|| enis.iter().min_by(|a, b| a.id.cmp(&b.id)));
+            .or_else(|| enis.iter().find(|e| on_ours(e)))
+            .or_else(|| enis.iter().min_by(|a, b| a.id.cmp(&b.id)))
+            .copied();
         let strays = enis
             .iter()
             .filter(|e| Some(e.id.as_str()) != pick.map(|p| p.id.as_str()))
+            .copied()
             .collect();
         (pick, strays)
     }
@@ -444,10 +464,23 @@ fn decide(d: &mut Draft<'_>) -> Then {
             network_interface_id: id,
         });
     }
-    match ours {
+    match ours.or_else(|| adopted(d)) {
         None => missing_eni(d),
         Some(eni) => with_eni(d, &eni),
     }
+}
+
+/// The Go controller's ENI, when this attachment may adopt it and it is what its entry said
+/// (recorded now, so the state machine takes it from here like an ENI of ours).
+fn adopted(d: &mut Draft<'_>) -> Option<NetworkInterface> {
+    let id = adoption_candidate(d.att)?;
+    let found = d.seen.adoptable.as_ref();
+    if verdict(d.att, id, found, &d.cfg.cluster) != Verdict::Adopt {
+        return None;
+    }
+    let eni = found?.clone();
+    d.record(&eni);
+    Some(eni)
 }
 
 /// No ENI seen: create one, or wait for one just created to show up.
@@ -538,6 +571,13 @@ fn attached(d: &mut Draft<'_>, eni: &NetworkInterface, dot: bool) -> Then {
     });
     d.s.detach_requested_at = None;
     d.s.detach_forced_at = None;
+    if let Some(tags) = tags_missing(d.att, eni, &d.cfg.cluster) {
+        // Adopted: from now on our tag lookups, the resync and the GC know it as ours.
+        return Then::Ec2(Ec2Action::Tag {
+            network_interface_id: eni.id.clone(),
+            tags,
+        });
+    }
     let spec = &d.att.spec;
     let modify = |change| {
         Then::Ec2(Ec2Action::Modify {

@@ -41,6 +41,7 @@ impl World {
                 enis: vec![],
                 instance: InstanceSeen::Found(Box::new(view(&[("eni-primary", 0, 0)], 3))),
                 subnet_cidr: Some("10.0.1.0/24".into()),
+                adoptable: None,
             },
             now: 1_000,
             cfg: LifecycleConfig {
@@ -155,6 +156,13 @@ impl World {
             } => {
                 self.seen.enis.retain(|e| &e.id != network_interface_id);
             }
+            Ec2Action::Tag {
+                network_interface_id,
+                tags,
+            } => {
+                let e = self.eni_mut(network_interface_id);
+                e.tags.extend(tags.clone());
+            }
         }
     }
 
@@ -162,6 +170,7 @@ impl World {
         self.seen
             .enis
             .iter_mut()
+            .chain(self.seen.adoptable.as_mut())
             .find(|e| e.id == id)
             .expect("ENI exists")
     }
@@ -226,6 +235,12 @@ fn assert_announced(s: &EniAttachmentStatus, a: &Ec2Action) {
             network_interface_id,
         } if s.eni_id.as_deref() == Some(network_interface_id) => {
             assert_eq!(s.phase, Some(Phase::Deleting));
+        }
+        Ec2Action::Tag {
+            network_interface_id,
+            ..
+        } => {
+            assert_eq!(s.eni_id.as_deref(), Some(network_interface_id.as_str()));
         }
         Ec2Action::Delete { .. } | Ec2Action::Modify { .. } => {}
     }
@@ -876,4 +891,141 @@ fn object_without_uid_creates_nothing() {
     w.att.metadata.uid = None;
     assert_eq!(w.wait(), WaitReason::NotStored);
     assert!(w.calls.is_empty());
+}
+
+/// A world whose attachment names the Go controller's ENI `eni-00000g0` (annotation) and whose
+/// adoption describe found it as `found` made it: attached to our instance at index 1 in our
+/// subnet, with the Go controller's tags only.
+fn go_world(change: impl FnOnce(&mut NetworkInterface)) -> World {
+    let mut w = World::new();
+    w.att.metadata.annotations = Some(
+        [(
+            keys::ANNOTATION_ADOPT_ENI.to_owned(),
+            "eni-0000g000".to_owned(),
+        )]
+        .into(),
+    );
+    let mut go = eni("eni-0000g000");
+    go.tags = [("NodeENI", NE), ("Node", "n1"), ("SubnetID", SUBNET_A)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    go.status = EniStatus::InUse;
+    go.attachment = Some(attachment(INSTANCE, 1, AttachmentStatus::Attached));
+    change(&mut go);
+    w.seen.adoptable = Some(go);
+    w
+}
+
+fn creates_attaches_or_detaches(calls: &[Ec2Action]) -> bool {
+    calls.iter().any(|c| {
+        matches!(
+            c,
+            Ec2Action::Create(_) | Ec2Action::Attach(_) | Ec2Action::Detach { .. }
+        )
+    })
+}
+
+#[test]
+fn go_eni_on_our_instance_is_recorded_attached_then_tagged_without_create_or_attach() {
+    let mut w = go_world(|_| {});
+    match w.step() {
+        Step::Persist {
+            status,
+            then: Some(Ec2Action::Tag { tags, .. }),
+        } => {
+            assert_eq!(status.eni_id.as_deref(), Some("eni-0000g000"));
+            assert_eq!(status.phase, Some(Phase::Attached));
+            assert_eq!(status.device_index, Some(1));
+            assert_eq!(status.attachment_id.as_deref(), Some("eni-attach-1"));
+            assert_eq!(status.create_attempt, None, "nothing was created");
+            assert_eq!(tags, keys::eni_tags("prod", NE, UID, "n1", INSTANCE));
+        }
+        other => panic!("expected the adoption to be recorded, then tagged: {other:?}"),
+    }
+    let rest = w.run();
+    assert!(matches!(rest, Step::Wait(_)), "{rest:?}");
+    assert!(!creates_attaches_or_detaches(&w.calls), "{:?}", w.calls);
+    assert!(matches!(w.calls[0], Ec2Action::Tag { .. }), "{:?}", w.calls);
+    let adopted = w.seen.adoptable.as_ref().expect("still seen");
+    assert_eq!(
+        adopted.tags.get("NodeENI").map(String::as_str),
+        Some(NE),
+        "Go tags stay"
+    );
+    assert_eq!(
+        adopted.tags.get(keys::TAG_ATTACHMENT).map(String::as_str),
+        Some(UID)
+    );
+    assert_eq!(w.status().phase, Some(Phase::Attached));
+    // Converged: a further look changes nothing and calls nothing.
+    w.calls.clear();
+    assert!(matches!(w.run(), Step::Wait(_)));
+    assert!(w.calls.is_empty(), "{:?}", w.calls);
+}
+
+#[test]
+fn go_eni_that_is_not_what_the_entry_said_is_left_alone_and_a_new_eni_is_made() {
+    type Change = fn(&mut NetworkInterface);
+    let table: [(&str, Change); 4] = [
+        ("on another instance", |e| {
+            e.attachment = Some(attachment("i-00000009", 1, AttachmentStatus::Attached));
+        }),
+        ("in another subnet", |e| e.subnet_id = SUBNET_B.into()),
+        ("detached", |e| {
+            e.attachment = None;
+            e.status = EniStatus::Available;
+        }),
+        ("another cluster's", |e| {
+            e.tags.insert(keys::TAG_CLUSTER.into(), "staging".into());
+        }),
+    ];
+    for (case, change) in table {
+        let mut w = go_world(change);
+        let first = w.ec2_step();
+        assert!(matches!(first, Ec2Action::Create(_)), "{case}: {first:?}");
+        w.execute(&first);
+        assert!(matches!(w.run(), Step::Wait(_)), "{case}");
+        assert_eq!(w.status().phase, Some(Phase::Attached), "{case}");
+        assert_ne!(w.status().eni_id.as_deref(), Some("eni-0000g000"), "{case}");
+        let touched = w.calls.iter().any(|c| match c {
+            Ec2Action::Create(_) | Ec2Action::Attach(_) => false,
+            Ec2Action::Modify {
+                network_interface_id,
+                ..
+            }
+            | Ec2Action::Detach {
+                network_interface_id,
+                ..
+            }
+            | Ec2Action::Delete {
+                network_interface_id,
+            }
+            | Ec2Action::Tag {
+                network_interface_id,
+                ..
+            } => network_interface_id == "eni-0000g000",
+        });
+        assert!(!touched, "{case}: the Go ENI was touched: {:?}", w.calls);
+    }
+}
+
+#[test]
+fn go_eni_ec2_does_not_list_is_not_waited_for() {
+    let mut w = go_world(|_| {});
+    w.seen.adoptable = None;
+    assert!(matches!(w.ec2_step(), Ec2Action::Create(_)));
+}
+
+#[test]
+fn restart_between_recording_the_adoption_and_tagging_tags_it() {
+    let mut w = go_world(|_| {});
+    let Step::Persist { status, .. } = w.step() else {
+        panic!("the adoption is recorded first")
+    };
+    // The controller dies after the write: the next observe finds the ENI by its recorded ID.
+    w.att.status = Some(*status);
+    let go = w.seen.adoptable.take().expect("described");
+    w.seen.enis.push(go);
+    assert!(matches!(w.ec2_step(), Ec2Action::Tag { .. }));
 }

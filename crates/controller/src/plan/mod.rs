@@ -10,8 +10,9 @@
 //! listing), `recovery` (what an EC2 error means for
 //! the next step), `status` (the NodeENI status aggregated from its ENIAttachments), `problem`
 //! (what could not be done, for conditions and Events), `lease` (leader election: take, renew,
-//! follow or release the Lease).
+//! follow or release the Lease), `adoption` (taking over the Go controller's ENIs).
 
+mod adoption;
 mod device_index;
 mod finalizer;
 mod fleet;
@@ -32,6 +33,7 @@ mod zones;
 #[cfg(test)]
 mod fixtures;
 
+pub use adoption::{Verdict, adoption_candidate, go_entries, go_entry_for, tags_missing, verdict};
 pub use device_index::IndexChoice;
 pub use finalizer::{FinalizerStep, finalizer_step};
 pub use fleet::{FleetInput, Plan, plan};

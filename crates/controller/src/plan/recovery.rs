@@ -296,6 +296,7 @@ mod tests {
             enis: vec![],
             instance: InstanceSeen::Found(Box::new(view(&[("eni-primary", 0, 0)], 3))),
             subnet_cidr: None,
+            adoptable: None,
         };
         let cfg = LifecycleConfig::default();
         assert!(

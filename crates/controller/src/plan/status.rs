@@ -11,6 +11,7 @@ use multi_eni_api::crds::MAX_STATUS_ATTACHMENTS;
 use multi_eni_api::keys::{condition, reason};
 use multi_eni_api::{AttachmentEntry, EniAttachment, NodeEni, NodeEniStatus, Phase};
 
+use super::adoption::adoption_candidate;
 use super::fleet::Plan;
 use super::problem::Severity;
 use super::recovery::ERROR_REASONS;
@@ -34,6 +35,9 @@ pub fn node_eni_status(
     s.ready_count = count(|p| p == Phase::Ready);
     s.observed_generation = generation;
     let mut entries: Vec<AttachmentEntry> = attachments.iter().map(entry).collect();
+    // The Go controller's entries not served by an ENIAttachment yet: the ENIs they name are
+    // still there, and adopting them needs the entry until the ENIAttachment exists.
+    entries.extend(plan.go_entries.iter().cloned());
     entries.sort_by(|a, b| {
         (&a.node_id, a.device_index, &a.subnet_id).cmp(&(&b.node_id, b.device_index, &b.subnet_id))
     });
@@ -151,7 +155,11 @@ fn entry(a: &EniAttachment) -> AttachmentEntry {
     AttachmentEntry {
         node_id: a.spec.node_name.clone(),
         instance_id: a.spec.instance_id.clone(),
-        eni_id: s.eni_id.unwrap_or_default(),
+        // Before an adoption is recorded, the ENI to adopt (it is attached already).
+        eni_id: s
+            .eni_id
+            .or_else(|| adoption_candidate(a).map(str::to_owned))
+            .unwrap_or_default(),
         attachment_id: s.attachment_id.unwrap_or_default(),
         subnet_id: a.spec.subnet_id.clone(),
         subnet_cidr: s.subnet_cidr.unwrap_or_default(),
@@ -456,5 +464,39 @@ mod tests {
         assert_eq!(t(condition::READY), time(20));
         assert_eq!(t(condition::PROGRESSING), time(20));
         assert_eq!(t(condition::DEGRADED), time(10));
+    }
+
+    #[test]
+    fn go_entries_not_served_yet_stay_in_the_view_and_a_pending_adoption_names_its_eni() {
+        let ne = node_eni(serde_json::json!({}));
+        let go = AttachmentEntry {
+            node_id: "n0".into(),
+            instance_id: "i-00000000".into(),
+            eni_id: "eni-go".into(),
+            subnet_id: SUBNET_A.into(),
+            device_index: 1,
+            status: "attached".into(),
+            ..AttachmentEntry::default()
+        };
+        let mut adopting = existing_attachment("adopting", "n1", SUBNET_A, 1);
+        adopting.metadata.annotations = Some(
+            [(
+                multi_eni_api::keys::ANNOTATION_ADOPT_ENI.to_owned(),
+                "eni-go-1".to_owned(),
+            )]
+            .into(),
+        );
+        let p = Plan {
+            go_entries: vec![go.clone()],
+            ..plan(2)
+        };
+        let s = node_eni_status(&ne, &p, &[adopting], at(10));
+        let ids: Vec<(&str, &str)> = s
+            .attachments
+            .iter()
+            .map(|e| (e.node_id.as_str(), e.eni_id.as_str()))
+            .collect();
+        assert_eq!(ids, [("n0", "eni-go"), ("n1", "eni-go-1")]);
+        assert_eq!(s.attachments[0], go, "kept as the Go controller wrote it");
     }
 }

@@ -22,7 +22,10 @@ use super::context::Context;
 use super::error::Error;
 use super::executor::execute;
 use super::observe::observe;
-use crate::plan::{Ec2Action, Ec2Outcome, ErrorClass, Observed, Step, next_step, on_error};
+use crate::plan::{
+    Ec2Action, Ec2Outcome, ErrorClass, Observed, Step, Verdict, adoption_candidate, next_step,
+    on_error, verdict,
+};
 
 /// Steps one reconcile takes at most before handing the object back to the queue (at once), so
 /// one busy attachment cannot hold a worker.
@@ -101,7 +104,14 @@ async fn drive(ctx: &Context, mut att: EniAttachment) -> Result<Ended, Error> {
     for _ in 0..MAX_STEPS {
         let action = match next_step(&att, &seen, ctx.now(), &ctx.config.lifecycle) {
             Step::Persist { status, then } => {
+                let refused = adoption_refused(ctx, &att, &seen, then.as_ref());
                 persist(ctx, &mut att, &status).await?;
+                if let Some(note) = refused {
+                    let object = att.object_ref(&());
+                    ctx.events
+                        .warning(&object, reason::ADOPTION_REFUSED, "Adopt", note)
+                        .await;
+                }
                 match then {
                     Some(a) => a,
                     None => continue,
@@ -162,6 +172,29 @@ async fn visible(ctx: &Context, action: &Ec2Action) -> bool {
     }
 }
 
+/// Why the Go controller's ENI named on `att` is not adopted, when the state machine creates
+/// one instead.
+fn adoption_refused(
+    ctx: &Context,
+    att: &EniAttachment,
+    seen: &Observed,
+    then: Option<&Ec2Action>,
+) -> Option<String> {
+    let id = adoption_candidate(att)?;
+    if !matches!(then, Some(Ec2Action::Create(_))) {
+        return None;
+    }
+    match verdict(
+        att,
+        id,
+        seen.adoptable.as_ref(),
+        &ctx.config.lifecycle.cluster,
+    ) {
+        Verdict::Refuse(why) => Some(why),
+        Verdict::Adopt => None,
+    }
+}
+
 /// Makes one call and folds its result in; `Some` when it failed and the reconcile should stop.
 async fn act(
     ctx: &Context,
@@ -173,6 +206,18 @@ async fn act(
         Ok(outcome) => {
             call_event(ctx, att, action, &outcome).await;
             seen.fold(action, outcome);
+            if let Ec2Action::Tag {
+                network_interface_id,
+                ..
+            } = action
+                && let Some(eni) = seen
+                    .adoptable
+                    .as_ref()
+                    .filter(|e| &e.id == network_interface_id)
+            {
+                // Adopted and tagged: ours now, so the index (and the next reconcile) knows it.
+                ctx.enis.upsert(eni.clone());
+            }
             Ok(None)
         }
         Err(err) => recover(ctx, att, action, &err).await,
@@ -322,11 +367,21 @@ async fn call_event(ctx: &Context, att: &EniAttachment, action: &Ec2Action, out:
         ) => {
             format!("deleted ENI {network_interface_id}")
         }
+        (
+            Ec2Action::Tag {
+                network_interface_id,
+                ..
+            },
+            _,
+        ) => format!(
+            "adopted ENI {network_interface_id} from the Go controller: it now carries our tags"
+        ),
         _ => return,
     };
     let reason = match action {
         Ec2Action::Create(_) => "Created",
         Ec2Action::Detach { .. } => "Detached",
+        Ec2Action::Tag { .. } => reason::ADOPTED,
         _ => "Deleted",
     };
     ctx.events

@@ -88,6 +88,14 @@ async fn call(ctx: &Context, action: &Ec2Action) -> Result<Ec2Outcome, Ec2Error>
             ctx.instances.record_deleted(network_interface_id);
             Ok(Ec2Outcome::Done)
         }
+        Ec2Action::Tag {
+            network_interface_id,
+            tags,
+        } => {
+            ec2.create_tags(std::slice::from_ref(network_interface_id), tags)
+                .await?;
+            Ok(Ec2Outcome::Done)
+        }
     }
 }
 
@@ -131,6 +139,10 @@ fn eni_of(action: &Ec2Action) -> Option<&str> {
         }
         | Ec2Action::Delete {
             network_interface_id,
+        }
+        | Ec2Action::Tag {
+            network_interface_id,
+            ..
         } => Some(network_interface_id),
     }
 }
@@ -153,6 +165,7 @@ fn remember(ctx: &Context, action: &Ec2Action, outcome: &Ec2Outcome) {
         enis: vec![known],
         instance: InstanceSeen::NotFound,
         subnet_cidr: None,
+        adoptable: None,
     };
     one.fold(action, outcome.clone());
     for eni in one.enis {

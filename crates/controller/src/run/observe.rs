@@ -18,7 +18,8 @@ use multi_eni_ec2::{
 use super::context::Context;
 use super::error::Error;
 use crate::plan::{
-    DescribeNeed, InstanceSeen, InstanceView, Observed, describe_need, take_described,
+    DescribeNeed, InstanceSeen, InstanceView, Observed, adoption_candidate, describe_need,
+    take_described,
 };
 
 /// The facts [`crate::plan::next_step`] needs for `att`.
@@ -37,11 +38,23 @@ pub async fn observe(ctx: &Context, att: &EniAttachment) -> Result<Observed, Err
     }
     let instance = instance(ctx, att, &enis).await?;
     let subnet_cidr = subnet_cidr(ctx, &att.spec.subnet_id).await?;
+    let adoptable = match adoption_candidate(att) {
+        Some(id) => adoptable(ctx, id).await?,
+        None => None,
+    };
     Ok(Observed {
         enis,
         instance,
         subnet_cidr,
+        adoptable,
     })
+}
+
+/// The Go controller's ENI `id`, described for the adoption check. Kept out of the ENI index,
+/// which holds only what is ours: it enters once it is adopted and tagged.
+async fn adoptable(ctx: &Context, id: &str) -> Result<Option<NetworkInterface>, Ec2Error> {
+    let found = ctx.describe.describe(vec![id.to_owned()]).await?;
+    Ok(found.into_iter().find(|e| e.id == id))
 }
 
 /// Describes the ENIs with these IDs and those tagged with these attachment UIDs, and writes the

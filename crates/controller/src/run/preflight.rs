@@ -44,7 +44,7 @@ pub enum PreflightError {
     },
     /// IAM refuses, or the credentials are rejected.
     #[error(
-        "EC2 refused DescribeNetworkInterfaces ({code}): the controller's IAM role needs the actions listed in docs/controller.md#iam, and valid credentials (IRSA or EKS Pod Identity) — {message}"
+        "EC2 refused DescribeNetworkInterfaces ({code}): the controller's IAM role needs the actions listed in docs/controller.md#ec2-calls-and-iam, and valid credentials (IRSA or EKS Pod Identity) — {message}"
     )]
     Ec2Permission {
         /// EC2's error code.

@@ -34,7 +34,7 @@ use multi_eni_controller::run::process::{self, Setup};
 use multi_eni_ec2::{
     AttachEni, AttachResult, AttachmentStatus, CreateEni, DescribeQuery, DetachEni, Ec2, Ec2Error,
     EniAttributeChange, Instance, InstanceTypeLimits, NetworkInterface, Op, Page, SecurityGroup,
-    Subnet,
+    Subnet, Tags,
 };
 use multi_eni_ec2_sim::Ec2Sim;
 use multi_eni_testkit::wait_until;
@@ -595,6 +595,10 @@ impl Ec2 for Gate {
     async fn delete_network_interface(&self, id: &str) -> Result<(), Ec2Error> {
         let r = self.sim.delete_network_interface(id).await;
         self.pass(Op::DeleteNetworkInterface, r).await
+    }
+    async fn create_tags(&self, ids: &[String], tags: &Tags) -> Result<(), Ec2Error> {
+        let r = self.sim.create_tags(ids, tags).await;
+        self.pass(Op::CreateTags, r).await
     }
     async fn describe_network_interfaces(
         &self,

@@ -63,7 +63,8 @@ impl World for MotoWorld {
             | Behaviour::NetworkCards
             | Behaviour::GroupValidation
             | Behaviour::UnknownFilterNames
-            | Behaviour::ForcedDetachHoldsIndex => false,
+            | Behaviour::ForcedDetachHoldsIndex
+            | Behaviour::TagUnknownResourceChecks => false,
             Behaviour::IdsWithMaxResults | Behaviour::FreeAddressAccounting => true,
         }
     }

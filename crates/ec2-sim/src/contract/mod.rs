@@ -65,6 +65,8 @@ pub enum Behaviour {
     /// A forced detach leaves its device index unusable until the instance is stopped and
     /// started.
     ForcedDetachHoldsIndex,
+    /// CreateTags checks that the resources exist.
+    TagUnknownResourceChecks,
 }
 
 impl Behaviour {
@@ -88,6 +90,7 @@ impl Behaviour {
             Behaviour::IdsWithMaxResults => "MaxResults with IDs",
             Behaviour::FreeAddressAccounting => "free-address accounting",
             Behaviour::ForcedDetachHoldsIndex => "device indexes held after a forced detach",
+            Behaviour::TagUnknownResourceChecks => "CreateTags on unknown resources",
         }
     }
 }
@@ -172,6 +175,7 @@ macro_rules! contract_case_list {
             delete_on_termination_is_set_after_attach,
             modify_security_groups_and_description,
             modify_with_group_from_another_vpc_is_refused,
+            create_tags_adds_and_overwrites_and_keeps_the_rest,
             detach_makes_the_interface_available,
             forced_detach_makes_the_interface_available,
             detach_unknown_attachment_is_not_found,

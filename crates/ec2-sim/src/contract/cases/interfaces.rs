@@ -15,7 +15,8 @@ use crate::contract::fixture::{
     Fixture, describe_filtered, describe_one, describing_an_unknown_id_is_not_found, fails_with,
     group_ids_named, subnet_free, try_delete, try_modify, visible, wait_filtered, wait_gone,
 };
-use crate::contract::wait::wait_for;
+use crate::contract::fixture::{propagation, tags_of};
+use crate::contract::wait::{eventually, wait_for};
 use crate::contract::{Behaviour, World, modelled};
 
 /// CreateNetworkInterface puts the interface in the subnet (VPC, zone) with its tags,
@@ -228,6 +229,54 @@ pub async fn modify_security_groups_and_description(w: &dyn World) {
         ErrorKind::NotFound(Resource::NetworkInterface),
         "unknown interface",
     );
+}
+
+/// CreateTags adds tags to an existing interface: new keys are added, a present key takes the
+/// new value, other tags stay. An unknown interface is NotFound (moto tags anything).
+pub async fn create_tags_adds_and_overwrites_and_keeps_the_rest(w: &dyn World) {
+    let fx = Fixture::new(w).await;
+    let ec2 = w.ec2();
+    let req = fx.create_req(&[("NodeENI", "legacy"), (CLUSTER, "old")]);
+    let eni = fx.create(&ec2, &req).await;
+    let added = tags_of(&[(CLUSTER, "c1"), ("multi-eni.k8s.aws/attachment", "uid-1")]);
+    let (ec2_ref, id) = (&ec2, eni.id.as_str());
+    let ids = [eni.id.clone()];
+    eventually(
+        "create tags",
+        || ec2_ref.create_tags(&ids, &added),
+        propagation,
+    )
+    .await
+    .expect("CreateTags");
+    let want = tags_of(&[
+        ("NodeENI", "legacy"),
+        (CLUSTER, "c1"),
+        ("multi-eni.k8s.aws/attachment", "uid-1"),
+    ]);
+    let want = &want;
+    wait_for("the tags to show", || async move {
+        let e = describe_one(ec2_ref, id).await?;
+        (e.tags == *want).then_some(())
+    })
+    .await;
+    wait_filtered(
+        &ec2,
+        "a tag filter to find the tagged interface",
+        vec![Filter::new("tag:multi-eni.k8s.aws/attachment", ["uid-1"])],
+        &BTreeSet::from([eni.id.clone()]),
+    )
+    .await;
+    let unknown = ["eni-0123456789abcdef0".to_string()];
+    let result = ec2.create_tags(&unknown, &added).await;
+    if modelled(w, Behaviour::TagUnknownResourceChecks) {
+        fails_with(
+            result,
+            ErrorKind::NotFound(Resource::NetworkInterface),
+            "tagging an unknown interface",
+        );
+    } else {
+        assert!(result.is_ok(), "moto tags unknown IDs: {result:?}");
+    }
 }
 
 /// A group from another VPC (or an unknown one) is refused.
