@@ -27,6 +27,7 @@ pub use adapter::{AdapterOptions, AwsEc2};
 pub use args::Ec2Args;
 pub use metrics::Ec2Metrics;
 pub use multi_eni_ec2::RateLimiter;
+use aws_sdk_ec2::config::ProvideCredentials;
 use prometheus_client::registry::Registry;
 
 /// Why the adapter could not be set up.
@@ -37,6 +38,11 @@ pub enum ConnectError {
         "no AWS Region: pass --aws-region, or set AWS_REGION, or run where the instance metadata service answers"
     )]
     NoRegion,
+    /// The standard chain found no credentials (or could not load them).
+    #[error(
+        "no AWS credentials: give the controller's ServiceAccount an IAM role (IRSA or EKS Pod Identity), or set AWS_ACCESS_KEY_ID / AWS_PROFILE, or run where the instance metadata service answers — {0}"
+    )]
+    NoCredentials(String),
 }
 
 /// Loads region and credentials from the standard chain, applies `args`, and returns the
@@ -50,6 +56,14 @@ pub async fn connect(args: &Ec2Args, registry: &mut Registry) -> Result<AwsEc2, 
     let sdk = loader.load().await;
     if sdk.region().is_none() {
         return Err(ConnectError::NoRegion);
+    }
+    // Loaded once here so that a missing identity is a clear start-up error, not a transport
+    // error on every call (the provider caches what it loads).
+    let Some(credentials) = sdk.credentials_provider() else {
+        return Err(ConnectError::NoCredentials("no provider configured".into()));
+    };
+    if let Err(e) = credentials.provide_credentials().await {
+        return Err(ConnectError::NoCredentials(e.to_string()));
     }
     let limiter = Arc::new(RateLimiter::aws_share(args.api_budget));
     let metrics = Ec2Metrics::register(registry);
