@@ -3,7 +3,9 @@
 //! controller's sample NodeENI, applied unchanged with kubectl, gets six ENIs on three nodes;
 //! a `kill -9` and a restart change nothing in EC2; a node leaving the selector loses its two;
 //! deleting the NodeENI deletes the rest and lets the NodeENI go. The probe port answers, and
-//! a cluster without our CRDs stops the binary with the command that installs them.
+//! a cluster without our CRDs stops the binary with the command that installs them. The
+//! migration: ENIs the Go controller made and recorded (its tags, status entries and finalizer)
+//! are adopted with our tags added and no ENI created, attached or detached, and cleaned up.
 //!
 //! Moto does not model device-index conflicts, ENI limits, in-use checks or attach states, and
 //! answers the `attachment.status` / `attachment.device-index` filters with HTTP 500: this
@@ -21,10 +23,13 @@ use std::time::Duration;
 use controller_process::{ControllerProcess, sample_sum};
 use k8s_openapi::api::core::v1::Node;
 use kube::CustomResourceExt;
-use kube::api::{Api, DeleteParams};
-use multi_eni_api::keys::TAG_CLUSTER;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use multi_eni_api::keys::{self, TAG_CLUSTER};
 use multi_eni_api::{EniAttachment, NodeEni, Phase};
-use multi_eni_ec2::{DescribeQuery, Ec2, Filter, NetworkInterface};
+use multi_eni_ec2::{
+    AttachEni, CreateEni, DescribeQuery, Ec2, EniAttributeChange, Filter, NetworkInterface,
+};
 use multi_eni_ec2_aws::AwsEc2;
 use multi_eni_ec2_aws::testing::{Ec2Setup, MotoServer, adapter};
 use multi_eni_kube_env::{KubeEnv, apply_crds, create_node};
@@ -37,6 +42,8 @@ const SAMPLE_01: &str = concat!(
     "/../controller/tests/fixtures/go-sample-01-nodeeni-case1.yaml"
 );
 const SAMPLE_01_NAME: &str = "multi-subnet-nodeeni";
+/// The sample's `description`, which the Go controller gave its ENIs.
+const SAMPLE_01_DESCRIPTION: &str = "NodeENI created with subnet names and security group name";
 const CLUSTER: &str = "e2e";
 const ZONE: &str = "us-east-1a";
 /// Four ENIs per instance: the primary, the VPC CNI's index 1, and the sample's 2 and 3.
@@ -45,9 +52,10 @@ const NODES: [&str; 3] = ["e2e-node-1", "e2e-node-2", "e2e-node-3"];
 /// How long the controller may take for a step (a few EC2 calls per ENI on a local moto).
 const STEP: Duration = Duration::from_secs(90);
 
-/// What the test built in moto: the two named subnets and one instance per node.
+/// What the test built in moto: the two named subnets, the group and one instance per node.
 struct Ec2World {
     subnets: [String; 2],
+    security_group: String,
     instances: BTreeMap<&'static str, String>,
 }
 
@@ -61,14 +69,25 @@ async fn build_world(setup: &Ec2Setup) -> Ec2World {
     let s2 = setup
         .create_subnet(&vpc, ZONE, "10.10.2.0/24", Some("multus-test-subnet-2"))
         .await;
-    setup.create_security_group(&vpc, "multus-test-sg").await;
+    let security_group = setup.create_security_group(&vpc, "multus-test-sg").await;
     let mut instances = BTreeMap::new();
     for node in NODES {
         instances.insert(node, setup.launch_instance(&s1, INSTANCE_TYPE).await);
     }
     Ec2World {
         subnets: [s1, s2],
+        security_group,
         instances,
+    }
+}
+
+/// The three Nodes labelled `ng=multi-eni`, each with its instance's provider ID.
+async fn create_nodes(client: &kube::Client, world: &Ec2World) {
+    for (node, instance) in &world.instances {
+        let provider_id = format!("aws:///{ZONE}/{instance}");
+        create_node(client, node, &[("ng", "multi-eni")], Some(&provider_id))
+            .await
+            .expect("create the node");
     }
 }
 
@@ -143,12 +162,7 @@ async fn controller_binary_rolls_out_the_go_sample_survives_kill_9_and_cleans_up
     let moto = MotoServer::start().await;
     let world = build_world(&Ec2Setup::new(&moto.endpoint)).await;
     let (ec2, _) = adapter(&moto.endpoint);
-    for (node, instance) in &world.instances {
-        let provider_id = format!("aws:///{ZONE}/{instance}");
-        create_node(&client, node, &[("ng", "multi-eni")], Some(&provider_id))
-            .await
-            .expect("create the node");
-    }
+    create_nodes(&client, &world).await;
     kubectl(env.kubeconfig(), &["apply", "-f", SAMPLE_01]).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -331,6 +345,231 @@ async fn everything_goes(client: &kube::Client, ec2: &AwsEc2, c: &ControllerProc
         }
     })
     .await;
+}
+
+/// The migration from the Go controller, on the real binary: ENIs the Go controller made,
+/// tagged and recorded its way, with its finalizer on the NodeENI, become ENIAttachments
+/// (same ENI IDs, same indices) and get our tags, with no ENI created, attached or detached;
+/// deleting the NodeENI then deletes them and lets both finalizers go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_binary_adopts_the_go_controllers_enis_and_cleans_them_up() {
+    // A control plane of its own: the sample's NodeENI name is the other test's too.
+    let env = KubeEnv::start().expect("a kube-apiserver of this test's own starts");
+    let client = env.client().await;
+    apply_crds(&client, &[NodeEni::crd(), EniAttachment::crd()])
+        .await
+        .expect("apply our CRDs to the real kube-apiserver");
+    let moto = MotoServer::start().await;
+    let world = build_world(&Ec2Setup::new(&moto.endpoint)).await;
+    let (ec2, _) = adapter(&moto.endpoint);
+    create_nodes(&client, &world).await;
+    let (go, entries) = go_controller_enis(&ec2, &world).await;
+    kubectl(env.kubeconfig(), &["apply", "-f", SAMPLE_01]).await;
+    go_controller_status(&client, entries).await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = ControllerProcess::start(
+        dir.path(),
+        "migrate",
+        env.kubeconfig(),
+        &moto.endpoint,
+        CLUSTER,
+        "2s",
+    );
+    statuses_say(&client, &go, &c).await;
+    adopted_and_tagged(&client, &ec2, &go, &c).await;
+    adoption_made_nothing(&c).await;
+    let nodeenis: Api<NodeEni> = Api::all(client.clone());
+    let ne = nodeenis.get(SAMPLE_01_NAME).await.expect("get the NodeENI");
+    for f in [keys::FINALIZER_NODEENI, keys::LEGACY_FINALIZER_NODEENI] {
+        assert!(ne.finalizers().iter().any(|x| x == f), "{f} on {ne:?}");
+    }
+
+    kubectl(
+        env.kubeconfig(),
+        &["delete", "nodeeni", SAMPLE_01_NAME, "--wait=false"],
+    )
+    .await;
+    everything_goes(&client, &ec2, &c).await;
+    let query = DescribeQuery::filters(vec![Filter::tag("NodeENI", SAMPLE_01_NAME)]);
+    let left = ec2
+        .describe_network_interfaces(&query)
+        .await
+        .expect("describe");
+    assert!(
+        left.items.is_empty(),
+        "Go-tagged ENIs left: {:?}",
+        left.items
+    );
+    c.terminate().await;
+}
+
+/// What the Go controller did for the sample on every node: per subnet an ENI tagged
+/// `NodeENI`/`Node`/`SubnetID`, attached at the sample's index (2, then 3) with
+/// DeleteOnTermination. Returns where they are and the `status.attachments[]` entries it wrote.
+async fn go_controller_enis(ec2: &AwsEc2, world: &Ec2World) -> (Layout, Vec<serde_json::Value>) {
+    let mut go = Layout::new();
+    let mut entries = Vec::new();
+    let cidrs = ["10.10.1.0/24", "10.10.2.0/24"];
+    for (node, instance) in &world.instances {
+        for ((subnet, cidr), index) in world.subnets.iter().zip(cidrs).zip([2, 3]) {
+            let tags = [
+                ("NodeENI", SAMPLE_01_NAME),
+                ("Node", node),
+                ("SubnetID", subnet),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+            let create = CreateEni {
+                subnet_id: subnet.clone(),
+                security_group_ids: vec![world.security_group.clone()],
+                description: Some(SAMPLE_01_DESCRIPTION.to_owned()),
+                tags,
+                client_token: None,
+            };
+            let eni = ec2
+                .create_network_interface(&create)
+                .await
+                .expect("Go's create");
+            let attach = AttachEni {
+                network_interface_id: eni.id.clone(),
+                instance_id: instance.clone(),
+                device_index: index,
+                network_card_index: None,
+            };
+            let attached = ec2
+                .attach_network_interface(&attach)
+                .await
+                .expect("Go's attach");
+            let dot = EniAttributeChange::DeleteOnTermination {
+                attachment_id: attached.attachment_id.clone(),
+                delete_on_termination: true,
+            };
+            ec2.modify_network_interface_attribute(&eni.id, &dot)
+                .await
+                .expect("Go's DeleteOnTermination");
+            entries.push(serde_json::json!({
+                "nodeID": node, "instanceID": instance, "eniID": eni.id,
+                "attachmentID": attached.attachment_id, "subnetID": subnet, "subnetCIDR": cidr,
+                "mtu": 9001, "deviceIndex": index, "status": "attached",
+                "lastUpdated": "2026-01-01T00:00:00Z",
+            }));
+            go.insert(eni.id, (instance.clone(), index, subnet.clone()));
+        }
+    }
+    (go, entries)
+}
+
+/// The NodeENI as the Go controller left it: its finalizer, and its status entries.
+async fn go_controller_status(client: &kube::Client, entries: Vec<serde_json::Value>) {
+    let api: Api<NodeEni> = Api::all(client.clone());
+    let finalizer =
+        serde_json::json!({"metadata": {"finalizers": [keys::LEGACY_FINALIZER_NODEENI]}});
+    api.patch(
+        SAMPLE_01_NAME,
+        &PatchParams::default(),
+        &Patch::Merge(&finalizer),
+    )
+    .await
+    .expect("the Go controller's finalizer");
+    let status = serde_json::json!({"status": {"attachments": entries}});
+    api.patch_status(
+        SAMPLE_01_NAME,
+        &PatchParams::default(),
+        &Patch::Merge(&status),
+    )
+    .await
+    .expect("the Go controller's status");
+}
+
+/// Waits until every Go ENI carries our tags for the ENIAttachment that adopted it, keeps the Go
+/// controller's tags, and sits where the Go controller attached it.
+async fn adopted_and_tagged(
+    client: &kube::Client,
+    ec2: &AwsEc2,
+    go: &Layout,
+    c: &ControllerProcess,
+) {
+    let api: Api<EniAttachment> = Api::all(client.clone());
+    wait_until(
+        STEP,
+        "our tags added to the Go controller's ENIs",
+        || async {
+            let enis = cluster_enis(ec2).await?;
+            let now = layout(&enis)?;
+            if &now != go {
+                return Err(c.with_logs(format!("tagged for the cluster: {now:?}")));
+            }
+            let atts = api
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            for a in &atts.items {
+                let id = a.status.as_ref().and_then(|s| s.eni_id.clone());
+                let eni = enis
+                    .iter()
+                    .find(|e| Some(&e.id) == id.as_ref())
+                    .ok_or(format!("{} records {id:?}", a.name_any()))?;
+                let spec = &a.spec;
+                let uid = a.uid().unwrap_or_default();
+                let mut want = keys::eni_tags(
+                    CLUSTER,
+                    &spec.node_eni,
+                    &uid,
+                    &spec.node_name,
+                    &spec.instance_id,
+                );
+                want.insert("NodeENI".into(), SAMPLE_01_NAME.into());
+                want.insert("Node".into(), spec.node_name.clone());
+                want.insert("SubnetID".into(), eni.subnet_id.clone());
+                if want.iter().any(|(k, v)| eni.tags.get(k) != Some(v)) {
+                    return Err(c.with_logs(format!("{} has tags {:?}", eni.id, eni.tags)));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
+}
+
+/// Once a resync pass has listed the six adopted ENIs (and collected nothing), the binary has
+/// made no CreateNetworkInterface, AttachNetworkInterface, DetachNetworkInterface or
+/// DeleteNetworkInterface call, one CreateTags per ENI, and no failed call.
+async fn adoption_made_nothing(c: &ControllerProcess) {
+    wait_until(
+        STEP,
+        "a resync pass listing the six adopted ENIs",
+        || async {
+            let passes = c.events("resync pass");
+            let settled = passes
+                .iter()
+                .any(|p| p["listed"] == 6 && p["gc_deleted"] == 0 && p["gc_detached"] == 0);
+            if settled {
+                Ok(())
+            } else {
+                Err(c.with_logs(format!("resync passes: {passes:?}")))
+            }
+        },
+    )
+    .await;
+    let text = c.metrics().await.expect("/metrics");
+    for op in [
+        "CreateNetworkInterface",
+        "AttachNetworkInterface",
+        "DetachNetworkInterface",
+        "DeleteNetworkInterface",
+    ] {
+        let n = sample_sum(&text, "multi_eni_ec2_requests_total", &[("op", op)]);
+        assert_eq!(n, 0.0, "{op} during the migration:\n{text}");
+    }
+    let tagged = sample_sum(
+        &text,
+        "multi_eni_ec2_requests_total",
+        &[("op", "CreateTags")],
+    );
+    assert_eq!(tagged, 6.0, "one CreateTags per adopted ENI:\n{text}");
+    no_ec2_errors(&text);
 }
 
 /// A cluster without our CRDs: the binary exits non-zero at once, saying how to install them.
