@@ -7,7 +7,12 @@ use std::process::Command;
 fn controller(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_multi-eni"))
         .arg("controller")
-        .args(["--cluster-name", "startup-test", "--metrics-address", "127.0.0.1:0"])
+        .args([
+            "--cluster-name",
+            "startup-test",
+            "--metrics-address",
+            "127.0.0.1:0",
+        ])
         .args(args)
         .env_clear()
         .env("HOME", "/nonexistent")

@@ -25,9 +25,9 @@ use std::sync::Arc;
 
 pub use adapter::{AdapterOptions, AwsEc2};
 pub use args::Ec2Args;
+use aws_sdk_ec2::config::ProvideCredentials;
 pub use metrics::Ec2Metrics;
 pub use multi_eni_ec2::RateLimiter;
-use aws_sdk_ec2::config::ProvideCredentials;
 use prometheus_client::registry::Registry;
 
 /// Why the adapter could not be set up.
