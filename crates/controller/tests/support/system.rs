@@ -382,6 +382,21 @@ impl System {
     }
 }
 
+/// Waits until the resync has listed the cluster's ENIs `n` more times (each pass is one
+/// DescribeNetworkInterfaces on a small fleet).
+pub async fn resync_passes(s: &System, n: u64) {
+    let from = s.sim().calls(Op::DescribeNetworkInterfaces);
+    wait_until(WAIT, "resync passes", || async {
+        let now = s.sim().calls(Op::DescribeNetworkInterfaces);
+        if now >= from + n {
+            Ok(())
+        } else {
+            Err(format!("{} describes", now - from))
+        }
+    })
+    .await;
+}
+
 /// The agent's status part once it configured the interface.
 fn ready_interface(now: Timestamp) -> serde_json::Value {
     json!({
