@@ -69,6 +69,8 @@ pub fn config() -> ControllerConfig {
         concurrency: 4,
         resync_period: Duration::from_millis(300),
         gc_cooldown: Duration::from_secs(1),
+        // EC2's error classes wait 10 s (throttled) to 10 min (invalid input) before a retry.
+        max_retry_delay: Duration::from_millis(500),
     }
 }
 
