@@ -16,6 +16,7 @@ pub mod fleet;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -545,6 +546,7 @@ pub struct Gate {
     hang: Mutex<Option<Op>>,
     /// Notified when a call hangs.
     pub hit: Notify,
+    calls: AtomicU64,
 }
 
 impl Gate {
@@ -554,12 +556,23 @@ impl Gate {
             sim,
             hang: Mutex::new(None),
             hit: Notify::new(),
+            calls: AtomicU64::new(0),
         })
     }
 
     /// From now on, every `op` call hangs after EC2 carried it out.
     pub fn hang_after(&self, op: Op) {
         *self.hang.lock() = Some(op);
+    }
+
+    /// Calls made through the gate: a killed process makes no more.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn sim(&self) -> &Ec2Sim {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        &self.sim
     }
 
     async fn pass<T>(&self, op: Op, r: Result<T, Ec2Error>) -> Result<T, Ec2Error> {
@@ -578,11 +591,11 @@ impl Ec2 for Gate {
         &self,
         req: &CreateEni,
     ) -> Result<NetworkInterface, Ec2Error> {
-        let r = self.sim.create_network_interface(req).await;
+        let r = self.sim().create_network_interface(req).await;
         self.pass(Op::CreateNetworkInterface, r).await
     }
     async fn attach_network_interface(&self, req: &AttachEni) -> Result<AttachResult, Ec2Error> {
-        let r = self.sim.attach_network_interface(req).await;
+        let r = self.sim().attach_network_interface(req).await;
         self.pass(Op::AttachNetworkInterface, r).await
     }
     async fn modify_network_interface_attribute(
@@ -597,35 +610,35 @@ impl Ec2 for Gate {
         self.pass(Op::ModifyNetworkInterfaceAttribute, r).await
     }
     async fn detach_network_interface(&self, req: &DetachEni) -> Result<(), Ec2Error> {
-        let r = self.sim.detach_network_interface(req).await;
+        let r = self.sim().detach_network_interface(req).await;
         self.pass(Op::DetachNetworkInterface, r).await
     }
     async fn delete_network_interface(&self, id: &str) -> Result<(), Ec2Error> {
-        let r = self.sim.delete_network_interface(id).await;
+        let r = self.sim().delete_network_interface(id).await;
         self.pass(Op::DeleteNetworkInterface, r).await
     }
     async fn describe_network_interfaces(
         &self,
         q: &DescribeQuery,
     ) -> Result<Page<NetworkInterface>, Ec2Error> {
-        self.sim.describe_network_interfaces(q).await
+        self.sim().describe_network_interfaces(q).await
     }
     async fn describe_instances(&self, q: &DescribeQuery) -> Result<Page<Instance>, Ec2Error> {
-        self.sim.describe_instances(q).await
+        self.sim().describe_instances(q).await
     }
     async fn describe_subnets(&self, q: &DescribeQuery) -> Result<Page<Subnet>, Ec2Error> {
-        self.sim.describe_subnets(q).await
+        self.sim().describe_subnets(q).await
     }
     async fn describe_security_groups(
         &self,
         q: &DescribeQuery,
     ) -> Result<Page<SecurityGroup>, Ec2Error> {
-        self.sim.describe_security_groups(q).await
+        self.sim().describe_security_groups(q).await
     }
     async fn describe_instance_types(
         &self,
         q: &DescribeQuery,
     ) -> Result<Page<InstanceTypeLimits>, Ec2Error> {
-        self.sim.describe_instance_types(q).await
+        self.sim().describe_instance_types(q).await
     }
 }
