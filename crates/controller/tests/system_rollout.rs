@@ -391,3 +391,54 @@ async fn deleting_the_node_eni_cleans_everything() {
     agent.cancel();
     ctl.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checker_catches_wrong_counts_leaks_and_duplicates() {
+    let s = System::new().await;
+    let (sub1, _, sg) = ids(&s);
+    let instance = s.w.node("node-a", &sub1, FOUR_ENIS, true).await;
+    let ctl = s.start(None);
+    s.w.create_node_eni(
+        "multus",
+        json!({"subnetID": sub1, "securityGroupIDs": [sg]}),
+    )
+    .await;
+    s.converged(&[Want::attached("multus", 1)]).await;
+    ctl.stop().await;
+    let err = |r: Result<(), String>| r.expect_err("the checker objects");
+    assert!(err(s.check(&[Want::ready("multus", 1)]).await).contains("counts"));
+    assert!(err(s.check(&[Want::attached("multus", 2)]).await).contains("counts"));
+    assert!(err(s.check(&[]).await).contains("NodeENIs"));
+    let degraded = Want::attached("multus", 1).degraded(reason::LIMIT_EXCEEDED);
+    assert!(err(s.check(&[degraded]).await).contains("Degraded"));
+    // A second ENI for the same (NodeENI, node, subnet), as a duplicate create would leave.
+    let att = &s.w.attachments("multus").await[0];
+    let uid = att.metadata.uid.clone().expect("uid");
+    let tags = multi_eni_api::keys::eni_tags(CLUSTER, "multus", &uid, "node-a", &instance);
+    let create = multi_eni_ec2::CreateEni {
+        subnet_id: sub1.clone(),
+        security_group_ids: vec![sg.clone()],
+        description: None,
+        tags,
+        client_token: None,
+    };
+    use multi_eni_ec2::Ec2;
+    let dup = s
+        .sim()
+        .create_network_interface(&create)
+        .await
+        .expect("create");
+    assert!(err(s.check(&[Want::attached("multus", 1)]).await).contains("several ENIs"));
+    s.sim()
+        .delete_network_interface(&dup.id)
+        .await
+        .expect("delete");
+    // An ENI whose attachment is gone.
+    let mut leak = create.clone();
+    leak.tags = multi_eni_api::keys::eni_tags(CLUSTER, "multus", "gone", "node-a", &instance);
+    s.sim()
+        .create_network_interface(&leak)
+        .await
+        .expect("create");
+    assert!(err(s.check(&[Want::attached("multus", 1)]).await).contains("leaked"));
+}
