@@ -145,7 +145,8 @@ async fn reconcile_one(ne: &NodeEni, ctx: &Context) -> Result<Action, Error> {
         .iter()
         .any(|p| p.severity == Severity::Progressing);
     Ok(Action::requeue(if held {
-        SOON
+        // Never later than the look a converged NodeENI gets.
+        SOON.min(ctx.config.resync_period)
     } else {
         ctx.config.resync_period
     }))

@@ -37,7 +37,7 @@ use multi_eni_ec2::{
     EniAttributeChange, Instance, InstanceTypeLimits, NetworkInterface, Op, Page, SecurityGroup,
     Subnet,
 };
-use multi_eni_ec2_sim::Ec2Sim;
+use multi_eni_ec2_sim::{Ec2Sim, SimConfig};
 use multi_eni_testkit::wait_until;
 use parking_lot::Mutex;
 use serde_json::json;
@@ -94,6 +94,26 @@ impl System {
             config: config(),
             url,
         }
+    }
+
+    /// [`System::new`] over a simulator with these settings (e.g. EC2's delays and eventual
+    /// consistency, time-scaled), holding the same VPC, subnets and group.
+    pub async fn with_sim(sim: SimConfig) -> System {
+        let mut s = System::new().await;
+        let sim = Arc::new(Ec2Sim::new(sim));
+        let vpc = sim.add_vpc("10.0.0.0/16").expect("vpc");
+        let subnet = |az: &str, cidr: &str, name: &str| {
+            sim.add_subnet(&vpc, az, cidr, Some(name)).expect("subnet")
+        };
+        s.w.ec2 = Ec2World {
+            subnet_1: subnet(AZ_A, "10.0.1.0/24", SUBNET_1),
+            subnet_2: subnet(AZ_A, "10.0.2.0/24", SUBNET_2),
+            subnet_b: subnet(AZ_B, "10.0.3.0/24", "zone-b"),
+            sg: sim.add_security_group(&vpc, SG).expect("security group"),
+            vpc,
+            sim,
+        };
+        s
     }
 
     /// The simulator.
