@@ -224,3 +224,57 @@ async fn gc_leaves_an_eni_whose_owner_it_has_not_seen_yet_alone_for_the_cooldown
     agent.cancel();
     ctl.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_status_writes_and_dropped_watches_mid_rollout_leave_no_duplicates() {
+    use multi_eni_kube_double::{FaultAction, FaultRule, Verb};
+    let s = System::new().await;
+    let sub1 = s.w.ec2.subnet_1.clone();
+    for n in 0..3 {
+        s.w.node(&format!("node-{n}"), &sub1, FOUR_ENIS, true).await;
+    }
+    let faults = s.w.server.as_ref().expect("double").faults();
+    // The status write recording each first create is lost (the ENI exists, its ID is not
+    // stored); some creates of ENIAttachments time out after the server did nothing.
+    let status = faults.fail(
+        FaultRule::any()
+            .verb(Verb::Patch)
+            .resource("eniattachments")
+            .subresource("status")
+            .times(6),
+        500,
+    );
+    let creates = faults.inject(
+        FaultRule::any()
+            .verb(Verb::Create)
+            .resource("eniattachments")
+            .times(2),
+        FaultAction::Timeout(std::time::Duration::from_millis(50)),
+    );
+    let ctl = s.start(None);
+    let agent = s.agent(true);
+    two_subnets(&s, "multus").await;
+    wait_until(WAIT, "the rollout under way", || async {
+        if s.ours().is_empty() {
+            Err("no ENI".to_owned())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    faults.drop_watches();
+    s.converged(&[Want::ready("multus", 6)]).await;
+    assert!(
+        status.hits() >= 1 && creates.hits() >= 1,
+        "the faults fired"
+    );
+    assert_eq!(s.ours().len(), 6);
+    faults.drop_watches();
+    s.w.node_enis()
+        .delete("multus", &Default::default())
+        .await
+        .expect("delete NodeENI");
+    s.converged(&[]).await;
+    agent.cancel();
+    ctl.stop().await;
+}
