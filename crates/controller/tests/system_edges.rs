@@ -140,7 +140,7 @@ async fn a_fleet_of_twelve_nodes_and_two_node_enis_under_ec2_throttling() {
     ] {
         config
             .bucket_overrides
-            .insert(BucketId::Api(op), BucketSpec::new(4.0, 1.0));
+            .insert(BucketId::Api(op), BucketSpec::new(2.0, 0.5));
     }
     config.consistency_jitter = Duration::from_secs(1);
     let s = System::with_sim(config).await;
