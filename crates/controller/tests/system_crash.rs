@@ -218,3 +218,68 @@ async fn a_leader_stopping_mid_rollout_hands_over_and_the_other_finishes() {
     agent.cancel();
     second.stop().await;
 }
+
+/// EC2 calls that change something, so far.
+fn mutating_calls(s: &System) -> u64 {
+    s.sim()
+        .all_stats()
+        .iter()
+        .filter(|(op, _)| op.family() == multi_eni_ec2::ApiFamily::Mutating)
+        .map(|(_, c)| c.calls)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_every_ec2_change_while_ec2_lags_still_converges_up_and_down() {
+    let config = multi_eni_ec2_sim::SimConfig::default()
+        .with_time_scale(10.0)
+        .with_seed(31);
+    let s = System::with_sim(config).await;
+    let e = &s.w.ec2;
+    for n in 0..3 {
+        s.w.node(&format!("node-{n}"), &e.subnet_1, FOUR_ENIS, true)
+            .await;
+    }
+    let agent = s.agent(true);
+    let mut ctl = s.start(None);
+    create_node_eni(&s).await;
+    // Up: a crash after every EC2 change, fourteen times over.
+    for round in 0..14 {
+        let from = mutating_calls(&s);
+        multi_eni_testkit::wait_until(WAIT, "one more EC2 change", || async {
+            let done = s.check(&[Want::ready("multus", 6)]).await.is_ok();
+            if done || mutating_calls(&s) >= from + 1 {
+                Ok(())
+            } else {
+                Err(format!("round {round}: {} calls", mutating_calls(&s)))
+            }
+        })
+        .await;
+        ctl.kill().await;
+        ctl = s.start(None);
+    }
+    s.converged(&[Want::ready("multus", 6)]).await;
+    // Down, the same way.
+    s.w.node_enis()
+        .delete("multus", &Default::default())
+        .await
+        .expect("delete NodeENI");
+    for round in 0..10 {
+        let from = mutating_calls(&s);
+        multi_eni_testkit::wait_until(WAIT, "one more EC2 change", || async {
+            let done = s.check(&[]).await.is_ok();
+            if done || mutating_calls(&s) >= from + 1 {
+                Ok(())
+            } else {
+                Err(format!("round {round}: {} calls", mutating_calls(&s)))
+            }
+        })
+        .await;
+        ctl.kill().await;
+        ctl = s.start(None);
+    }
+    s.converged(&[]).await;
+    assert!(s.ours().is_empty());
+    agent.cancel();
+    ctl.stop().await;
+}
