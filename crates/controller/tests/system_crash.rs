@@ -283,3 +283,57 @@ async fn killed_after_every_ec2_change_while_ec2_lags_still_converges_up_and_dow
     agent.cancel();
     ctl.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_stops_acting_and_leadership_resumes_after() {
+    use multi_eni_kube_double::{FaultRule, Verb};
+    let s = System::new().await;
+    fleet_of_two(&s).await;
+    let a = s.start(Some("replica-a"));
+    assert_eq!(s.wait_for_leader().await, "replica-a");
+    let b = s.start(Some("replica-b"));
+    let agent = s.agent(true);
+    create_node_eni(&s).await;
+    s.converged(&[Want::ready("multus", 4)]).await;
+    // Every Lease write fails: the leader cannot renew, nobody can take over.
+    let faults = s.w.server.as_ref().expect("double").faults();
+    let cut = faults.fail(FaultRule::any().resource("leases").verb(Verb::Update), 500);
+    let refused = |n: usize| {
+        let cut = &cut;
+        multi_eni_testkit::wait_until(WAIT, "refused Lease writes", move || async move {
+            if cut.hits() >= n {
+                Ok(())
+            } else {
+                Err(format!("{} refused", cut.hits()))
+            }
+        })
+    };
+    // The renew interval is 100 ms and the Lease lasts 2 s: 25 refused writes outlast it.
+    refused(25).await;
+    let calls = mutating_calls(&s);
+    s.w.label("node-b", false).await;
+    s.w.node("node-c", &s.w.ec2.subnet_1, FOUR_ENIS, true).await;
+    refused(cut.hits() + 10).await;
+    assert_eq!(mutating_calls(&s), calls, "nobody leads, nothing is done");
+    cut.remove();
+    // What changed while nobody led is done by whoever leads next.
+    multi_eni_testkit::wait_until(WAIT, "node-b's ENIs moved to node-c", || async {
+        let layout = s.w.layout("multus").await;
+        let nodes: Vec<&str> = layout.iter().map(|l| l.0.as_str()).collect();
+        if nodes == ["node-a", "node-a", "node-c", "node-c"] {
+            Ok(())
+        } else {
+            Err(format!("{nodes:?}"))
+        }
+    })
+    .await;
+    s.converged(&[Want::ready("multus", 4)]).await;
+    let holder = s.wait_for_leader().await;
+    assert!(
+        ["replica-a", "replica-b"].contains(&holder.as_str()),
+        "{holder}"
+    );
+    agent.cancel();
+    a.stop().await;
+    b.stop().await;
+}
