@@ -134,6 +134,18 @@ async fn sample_converges(file: &str, want: &[(&str, i32)]) {
     s.sim()
         .add_security_group_as(Some("sg-0e4680d35b5053f29"), &vpc, "sample-sg")
         .expect("the sample's group");
+    s.sim()
+        .add_subnet_as(
+            Some("subnet-12345678"),
+            &vpc,
+            AZ_A,
+            "10.0.12.0/24",
+            Default::default(),
+        )
+        .expect("the DPDK sample's subnet");
+    s.sim()
+        .add_security_group_as(Some("sg-12345678"), &vpc, "dpdk-sample-sg")
+        .expect("the DPDK sample's group");
     let (sub1, sub_b) = (s.w.ec2.subnet_1.clone(), s.w.ec2.subnet_b.clone());
     s.w.node("node-a", &sub1, FOUR_ENIS, true).await;
     s.w.node("node-b", &sub1, FOUR_ENIS, true).await;
@@ -192,4 +204,9 @@ async fn sample_03_sriov_with_dpdk_converges() {
         ],
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_with_dpdk_converges() {
+    sample_converges("nodeeni-with-dpdk.yaml", &[("multus-eni-with-dpdk", 2)]).await;
 }

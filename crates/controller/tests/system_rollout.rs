@@ -312,6 +312,39 @@ async fn more_enis_than_the_instance_type_allows_is_degraded_without_churn() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn growing_past_the_instance_type_limit_keeps_what_exists_without_churn() {
+    let s = System::new().await;
+    let (sub1, sub2, sg) = ids(&s);
+    let sub3 = s
+        .sim()
+        .add_subnet(&s.w.ec2.vpc, AZ_A, "10.0.7.0/24", Some("third"))
+        .expect("subnet");
+    s.w.node("node-a", &sub1, THREE_ENIS, true).await;
+    let ctl = s.start(None);
+    let agent = s.agent(true);
+    s.w.create_node_eni(
+        "multus",
+        json!({"subnetIDs": [sub1], "securityGroupIDs": [sg]}),
+    )
+    .await;
+    s.converged(&[Want::ready("multus", 1)]).await;
+    let before = eni_ids(&s, "multus").await;
+    // Indexes 1-3 on a type with interfaces 0-2: the node keeps its one ENI, gets nothing more.
+    s.w.patch_spec("multus", json!({"subnetIDs": [sub1, sub2, sub3]}))
+        .await;
+    s.converged(&[Want::ready("multus", 1).degraded(reason::LIMIT_EXCEEDED)])
+        .await;
+    resync_passes(&s, 4).await;
+    s.converged(&[Want::ready("multus", 1).degraded(reason::LIMIT_EXCEEDED)])
+        .await;
+    assert_eq!(eni_ids(&s, "multus").await, before);
+    assert_eq!(s.sim().calls(Op::CreateNetworkInterface), 1, "no churn");
+    assert_eq!(s.sim().calls(Op::DeleteNetworkInterface), 0, "no churn");
+    agent.cancel();
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_matching_nothing_or_two_things_name_the_candidates() {
     let s = System::new().await;
     let (sub1, _, _) = ids(&s);
@@ -332,11 +365,19 @@ async fn names_matching_nothing_or_two_things_name_the_candidates() {
         json!({"subnetName": "no-such-subnet", "securityGroupNames": [SG]}),
     )
     .await;
+    s.w.create_node_eni(
+        "no-group",
+        json!({"subnetID": sub1, "securityGroupNames": ["no-such-group"]}),
+    )
+    .await;
     s.converged(&[
         Want::attached("ambiguous", 0).degraded(reason::SUBNET_AMBIGUOUS),
         Want::attached("missing", 0).degraded(reason::SUBNET_NOT_FOUND),
+        Want::attached("no-group", 0).degraded(reason::SECURITY_GROUP_NOT_FOUND),
     ])
     .await;
+    let (_, _, msg) = condition(&s.w.node_eni("no-group").await, "Degraded");
+    assert!(msg.contains("no-such-group"), "{msg}");
     let (_, _, msg) = condition(&s.w.node_eni("ambiguous").await, "Degraded");
     assert!(msg.contains(&sub1) && msg.contains(&twin), "{msg}");
     let (_, _, msg) = condition(&s.w.node_eni("missing").await, "Degraded");
