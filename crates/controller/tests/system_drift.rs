@@ -5,6 +5,8 @@
 #[path = "support/system.rs"]
 mod system;
 
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams};
 use multi_eni_ec2::{DetachEni, Ec2, Op};
 use multi_eni_testkit::wait_until;
 use serde_json::json;
@@ -266,6 +268,101 @@ async fn the_api_server_restarting_and_compacting_mid_rollout() {
     // Still watching: a change after the restart is acted on.
     s.w.label("node-2", false).await;
     s.converged(&[Want::ready("multus", 4)]).await;
+    agent.cancel();
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_on_termination_and_the_node_selector_change_in_place() {
+    let s = System::new().await;
+    let e = &s.w.ec2;
+    s.w.node("node-a", &e.subnet_1, FOUR_ENIS, true).await;
+    s.w.node("node-b", &e.subnet_1, FOUR_ENIS, false).await;
+    let ctl = s.start(None);
+    let agent = s.agent(true);
+    one_subnet(&s, "multus", json!({"deleteOnTermination": true})).await;
+    s.converged(&[Want::ready("multus", 1)]).await;
+    let before = placed(&s, "multus").await;
+    s.w.patch_spec("multus", json!({"deleteOnTermination": false}))
+        .await;
+    wait_until(WAIT, "DeleteOnTermination off in EC2", || async {
+        let enis = s.ours();
+        match enis.as_slice() {
+            [e] if e
+                .attachment
+                .as_ref()
+                .is_some_and(|a| !a.delete_on_termination) =>
+            {
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    s.converged(&[Want::ready("multus", 1)]).await;
+    assert_eq!(placed(&s, "multus").await, before, "the same ENI");
+    // Select every node instead: node-b joins, node-a stays.
+    let patch = json!({"spec": {"nodeSelector": {"ng": null, "kubernetes.io/os": "linux"}}});
+    for node in ["node-a", "node-b"] {
+        let label = json!({"metadata": {"labels": {"kubernetes.io/os": "linux"}}});
+        Api::<Node>::all(s.w.client.clone())
+            .patch(node, &PatchParams::default(), &Patch::Merge(&label))
+            .await
+            .expect("label");
+    }
+    s.w.node_enis()
+        .patch("multus", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch selector");
+    s.converged(&[Want::ready("multus", 2)]).await;
+    assert!(placed(&s, "multus").await.contains(&before[0]));
+    agent.cancel();
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_terminated_while_its_eni_is_being_attached() {
+    let s = System::new().await;
+    let e = &s.w.ec2;
+    s.w.node("node-a", &e.subnet_1, FOUR_ENIS, true).await;
+    let doomed = s.w.node("node-b", &e.subnet_1, FOUR_ENIS, true).await;
+    let gate = Gate::new(s.sim().clone());
+    gate.hang_after(Op::CreateNetworkInterface);
+    let first = s.start_with(None, gate.clone());
+    let agent = s.agent(true);
+    one_subnet(&s, "multus", json!({"deleteOnTermination": false})).await;
+    tokio::time::timeout(WAIT, gate.hit.notified())
+        .await
+        .expect("creating");
+    first.kill().await;
+    s.sim().terminate_instance(&doomed).expect("terminate");
+    let second = s.start(None);
+    s.converged(&[Want::ready("multus", 1)]).await;
+    assert_eq!(s.ours().len(), 1);
+    agent.cancel();
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_not_on_ec2_is_degraded_and_the_others_proceed() {
+    let s = System::new().await;
+    let e = &s.w.ec2;
+    s.w.node("node-a", &e.subnet_1, FOUR_ENIS, true).await;
+    multi_eni_kube_env::create_node(
+        &s.w.client,
+        "kind-worker",
+        &[SELECTOR],
+        Some("kind://docker/kind/kind-worker"),
+    )
+    .await
+    .expect("node");
+    let ctl = s.start(None);
+    let agent = s.agent(true);
+    one_subnet(&s, "multus", json!({})).await;
+    s.converged(&[Want::ready("multus", 1).degraded(multi_eni_api::keys::reason::NODE_NOT_ON_EC2)])
+        .await;
+    let (_, _, msg) = condition(&s.w.node_eni("multus").await, "Degraded");
+    assert!(msg.contains("kind-worker"), "{msg}");
     agent.cancel();
     ctl.stop().await;
 }
