@@ -151,3 +151,65 @@ async fn a_node_whose_instance_ec2_does_not_list_yet_waits_for_it_and_is_not_rea
     agent.cancel();
     ctl.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaders_killed_in_turn_mid_rollout_and_mid_removal() {
+    let s = realistic(15).await;
+    let e = &s.w.ec2;
+    for n in 0..3 {
+        s.w.node(&format!("node-{n}"), &e.subnet_1, FOUR_ENIS, true)
+            .await;
+    }
+    let agent = s.agent(true);
+    let a = s.start(Some("replica-a"));
+    assert_eq!(s.wait_for_leader().await, "replica-a");
+    let b = s.start(Some("replica-b"));
+    create_node_eni(&s).await;
+    let enis = |n: usize| {
+        let s = &s;
+        wait_until(WAIT, "ENIs to appear", move || async move {
+            let have = s.ours().len();
+            if have >= n {
+                Ok(())
+            } else {
+                Err(format!("{have} ENIs"))
+            }
+        })
+    };
+    enis(2).await;
+    a.kill().await;
+    // Its replacement is a new pod: a new identity.
+    let c = s.start(Some("replica-c"));
+    s.converged(&[Want::ready("multus", 6)]).await;
+    let first = s.wait_for_leader().await;
+    assert_ne!(first, "replica-a", "a standby took over");
+    s.w.node_enis()
+        .delete("multus", &Default::default())
+        .await
+        .expect("delete");
+    wait_until(WAIT, "the removal under way", || async {
+        let n = s.ours().len();
+        if n < 6 {
+            Ok(())
+        } else {
+            Err(format!("{n} ENIs"))
+        }
+    })
+    .await;
+    // Kill whoever leads now; the last one finishes.
+    let (dead, survivor) = if first == "replica-b" { (b, c) } else { (c, b) };
+    dead.kill().await;
+    s.converged(&[]).await;
+    wait_until(WAIT, "the survivor to lead", || async {
+        let holder = s.lease_holder().await;
+        if holder == survivor.identity {
+            Ok(())
+        } else {
+            Err(format!("{holder:?}"))
+        }
+    })
+    .await;
+    assert!(s.ours().is_empty());
+    agent.cancel();
+    survivor.stop().await;
+}
