@@ -5,6 +5,8 @@
 #[path = "support/system.rs"]
 mod system;
 
+use std::time::Duration;
+
 use multi_eni_ec2::Op;
 use serde_json::json;
 use system::*;
@@ -336,4 +338,37 @@ async fn a_leader_that_cannot_renew_stops_acting_and_leadership_resumes_after() 
     agent.cancel();
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_before_its_controllers_synced_the_process_still_stops() {
+    use multi_eni_kube_double::{FaultAction, FaultRule, Verb};
+    let s = System::new().await;
+    fleet_of_two(&s).await;
+    create_node_eni(&s).await;
+    // Every list of NodeENIs takes 2 s: the preflight's, the caches', then the NodeENI
+    // controller's own.
+    let faults = s.w.server.as_ref().expect("double").faults();
+    let slow = faults.inject(
+        FaultRule::any().verb(Verb::List).resource("nodeenis"),
+        FaultAction::Delay(Duration::from_secs(2)),
+    );
+    let ctl = s.start(None);
+    multi_eni_testkit::wait_until(WAIT, "the controller's own list to be asked", || async {
+        if slow.hits() >= 3 {
+            Ok(())
+        } else {
+            Err(format!("{} lists", slow.hits()))
+        }
+    })
+    .await;
+    // SIGTERM now, while the NodeENI controller waits for its first list.
+    ctl.stop().await;
+    slow.remove();
+    // Nothing was half done: a new process does it all.
+    let agent = s.agent(true);
+    let ctl = s.start(None);
+    s.converged(&[Want::ready("multus", 4)]).await;
+    agent.cancel();
+    ctl.stop().await;
 }

@@ -300,6 +300,7 @@ impl System {
         for a in atts {
             self.check_attachment(a)?;
         }
+        check_view(name, s, atts)?;
         let ready = atts.iter().filter(|a| a.phase() == Phase::Ready).count();
         if ready != usize::try_from(w.ready).unwrap_or(0) {
             return Err(format!(
@@ -456,6 +457,45 @@ async fn agent_step(api: &Api<EniAttachment>, a: &EniAttachment, release: bool) 
             &Patch::Merge(&patch),
         )
         .await;
+}
+
+/// The Go controller's `status.attachments[]` view shows each ENIAttachment as it is now.
+fn check_view(
+    name: &str,
+    s: &multi_eni_api::NodeEniStatus,
+    atts: &[&EniAttachment],
+) -> Result<(), String> {
+    type Row = (String, String, String, i32, String);
+    let mut shown: Vec<Row> = s
+        .attachments
+        .iter()
+        .map(|e| {
+            let (node, eni, id) = (e.node_id.clone(), e.eni_id.clone(), e.attachment_id.clone());
+            (node, eni, id, e.device_index, e.status.clone())
+        })
+        .collect();
+    let mut actual: Vec<Row> = atts
+        .iter()
+        .map(|a| {
+            let st = a.status.clone().unwrap_or_default();
+            (
+                a.spec.node_name.clone(),
+                st.eni_id.unwrap_or_default(),
+                st.attachment_id.unwrap_or_default(),
+                st.device_index.unwrap_or(a.spec.device_index),
+                a.phase().as_str().to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    shown.sort();
+    actual.sort();
+    if shown == actual {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}: status.attachments {shown:?}, ENIAttachments {actual:?}"
+        ))
+    }
 }
 
 /// What one NodeENI should have converged to.
