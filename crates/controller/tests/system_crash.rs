@@ -372,3 +372,54 @@ async fn stopped_before_its_controllers_synced_the_process_still_stops() {
     agent.cancel();
     ctl.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_losing_the_lease_before_its_controllers_synced_can_lead_again() {
+    use multi_eni_kube_double::{FaultAction, FaultRule, Verb};
+    let s = System::new().await;
+    fleet_of_two(&s).await;
+    create_node_eni(&s).await;
+    let faults = s.w.server.as_ref().expect("double").faults();
+    let slow = faults.inject(
+        FaultRule::any().verb(Verb::List).resource("nodeenis"),
+        FaultAction::Delay(Duration::from_secs(4)),
+    );
+    let a = s.start(Some("replica-a"));
+    let at_least = |handle: &multi_eni_kube_double::FaultHandle, n: usize, what: &'static str| {
+        let handle = handle.clone();
+        multi_eni_testkit::wait_until(WAIT, what, move || {
+            let hits = handle.hits();
+            async move {
+                if hits >= n {
+                    Ok(())
+                } else {
+                    Err(format!("{hits}"))
+                }
+            }
+        })
+    };
+    // A leads, and its NodeENI controller waits for its first list.
+    at_least(&slow, 3, "the controller's own list to be asked").await;
+    assert_eq!(s.wait_for_leader().await, "replica-a");
+    // It loses the Lease then (every write refused for longer than the Lease lasts).
+    let cut = faults.fail(FaultRule::any().resource("leases").verb(Verb::Update), 500);
+    at_least(&cut, 25, "the Lease to run out").await;
+    cut.remove();
+    slow.remove();
+    let b = s.start(Some("replica-b"));
+    let agent = s.agent(true);
+    s.converged(&[Want::ready("multus", 4)]).await;
+    // Whoever leads now steps aside: the other must be able to take over.
+    let holder = s.wait_for_leader().await;
+    let (gone, left) = if holder == "replica-a" {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    gone.stop().await;
+    s.w.label("node-b", false).await;
+    s.converged(&[Want::ready("multus", 2)]).await;
+    assert_eq!(s.lease_holder().await, left.identity);
+    agent.cancel();
+    left.stop().await;
+}
