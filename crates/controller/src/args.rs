@@ -114,6 +114,7 @@ impl Args {
             concurrency: self.concurrency,
             resync_period: self.resync_period,
             gc_cooldown: self.gc_cooldown,
+            ..ControllerConfig::default()
         }
     }
 

@@ -100,6 +100,7 @@ pub fn plan(input: &FleetInput<'_>) -> Plan {
             node,
             subnets: &subnets,
             groups: groups.as_deref(),
+            has_attachments: live(input.existing).any(|e| e.spec.node_name == node.name),
         };
         let want = node_want(&ctx, input.instances, &mut zones, &mut plan.problems);
         wants.insert(node.name.as_str(), want);
@@ -121,6 +122,8 @@ struct NodeCtx<'a> {
     node: &'a NodeFacts,
     subnets: &'a Subnets,
     groups: Option<&'a [String]>,
+    /// Whether this NodeENI has live ENIAttachments on the node.
+    has_attachments: bool,
 }
 
 fn node_want(
@@ -154,6 +157,20 @@ fn node_want(
             return NodeWant::Hold;
         }
         Some(InstanceLookup::Found(f)) if !f.state.is_gone() => f,
+        // EC2's reads are eventually consistent: a just-launched instance may not be listed yet.
+        // A node we never gave anything waits for it; one whose ENIs we made lost it.
+        Some(InstanceLookup::NotFound) if !c.has_attachments => {
+            let msg = format!(
+                "EC2 does not list instance {instance_id} of node {name} (yet): waiting for it"
+            );
+            problems.push(Problem::on_node(
+                reason::RECONCILING,
+                Severity::Progressing,
+                name,
+                msg,
+            ));
+            return NodeWant::Hold;
+        }
         Some(_) => {
             let msg = format!("instance {instance_id} of node {name} is terminated or gone");
             problems.push(Problem::on_node(
@@ -628,6 +645,22 @@ mod tests {
             assert!(p.create.is_empty(), "{gone:?}");
             assert_eq!(reasons(&p), vec![(reason::INSTANCE_GONE, Severity::Info)]);
         }
+    }
+
+    #[test]
+    fn instance_ec2_does_not_list_yet_holds_a_node_without_attachments() {
+        let mut f = Fleet::new(node_eni(serde_json::json!({})));
+        f.add_node("n1", "i-00000001", AZ_A);
+        f.instances
+            .insert("i-00000001".into(), InstanceLookup::NotFound);
+        let p = f.plan();
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!((p.desired, p.matching_nodes), (0, 1));
+        assert_eq!(
+            reasons(&p),
+            vec![(reason::RECONCILING, Severity::Progressing)]
+        );
+        assert!(p.problems[0].message.contains("i-00000001"));
     }
 
     #[test]

@@ -111,8 +111,17 @@ pub fn on_error(
     let code = err.code.as_deref().unwrap_or("no code");
     let problem: Option<(&str, String)> = match (&err.kind, action) {
         (ErrorKind::DeviceIndexInUse, Ec2Action::Attach(req)) => {
-            // EC2 says taken even if describe does not show it (a forced detach keeps the index
-            // busy): skip it.
+            s.device_index = Some(req.device_index + 1);
+            requeue_after = Duration::ZERO;
+            None
+        }
+        // The code of an occupied index on a slot describe shows free (the port's refinement
+        // found no occupant): a forced detach left it busy until the instance restarts (EC2
+        // documents it). Our requests are otherwise valid, so skip it; past the card's last
+        // index the attach waits as NoFreeDeviceIndex.
+        (ErrorKind::InvalidInput, Ec2Action::Attach(req))
+            if err.code.as_deref() == Some("InvalidParameterValue") =>
+        {
             s.device_index = Some(req.device_index + 1);
             requeue_after = Duration::ZERO;
             None
@@ -202,6 +211,36 @@ mod tests {
 
     fn err(op: Op, code: &str) -> Ec2Error {
         Ec2Error::from_code(op, code, "message")
+    }
+
+    #[test]
+    fn an_index_refused_though_it_looks_free_is_skipped() {
+        let mut a = creating();
+        if let Some(s) = a.status.as_mut() {
+            s.phase = Some(Phase::Attaching);
+        }
+        let req = AttachEni {
+            network_interface_id: "eni-1".into(),
+            instance_id: "i-1".into(),
+            device_index: 1,
+            network_card_index: Some(0),
+        };
+        let e = err(Op::AttachNetworkInterface, "InvalidParameterValue");
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
+        let r = on_error(&a, &Ec2Action::Attach(req.clone()), &e, at(5));
+        assert_eq!(r.requeue_after, Duration::ZERO);
+        let s = r.status.expect("status changes");
+        assert_eq!(s.device_index, Some(2));
+        assert!(
+            find(&s.conditions, condition::READY).is_none(),
+            "no spec error"
+        );
+        // Another invalid attach is still a spec error.
+        let other = err(Op::AttachNetworkInterface, "InvalidParameterCombination");
+        let r = on_error(&a, &Ec2Action::Attach(req), &other, at(5));
+        let s = r.status.expect("status changes");
+        let ready = find(&s.conditions, condition::READY).expect("Ready");
+        assert_eq!(ready.reason, reason::INVALID_REQUEST);
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub async fn reconcile_next(att: Arc<EniAttachment>, ctx: Arc<Context>) -> Resul
             ctx.metrics.reconciled(KIND, class.as_str());
             let extra = ctx.backoff.failed(&key);
             Ok(Next {
-                requeue_after: Some(after + extra),
+                requeue_after: Some((after + extra).min(ctx.config.max_retry_delay)),
             })
         }
         Err(e) => {
@@ -81,7 +81,7 @@ pub async fn reconcile_next(att: Arc<EniAttachment>, ctx: Arc<Context>) -> Resul
 pub fn error_policy(att: Arc<EniAttachment>, err: &Error, ctx: Arc<Context>) -> Action {
     let extra = ctx.backoff.failed(&backoff_key(&att));
     debug!(name = %att.name_any(), error = %err, "reconcile failed");
-    Action::requeue(err.requeue_after() + extra)
+    Action::requeue((err.requeue_after() + extra).min(ctx.config.max_retry_delay))
 }
 
 fn backoff_key(att: &EniAttachment) -> String {

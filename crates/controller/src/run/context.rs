@@ -36,6 +36,9 @@ pub struct ControllerConfig {
     pub resync_period: Duration,
     /// How long an orphan must stay seen before the GC deletes it.
     pub gc_cooldown: Duration,
+    /// The longest wait before a failed reconcile is retried (its error class's delay plus the
+    /// object's backoff, capped). The default caps nothing; tests shorten it.
+    pub max_retry_delay: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -46,6 +49,7 @@ impl Default for ControllerConfig {
             concurrency: 16,
             resync_period: Duration::from_secs(5 * 60),
             gc_cooldown: Duration::from_secs(10 * 60),
+            max_retry_delay: Duration::from_secs(15 * 60),
         }
     }
 }

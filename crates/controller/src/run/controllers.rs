@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::channel::mpsc;
-use futures::{Stream, StreamExt, future};
+use futures::{FutureExt, Stream, StreamExt, future};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
@@ -105,7 +105,8 @@ fn node_eni_controller(
         attachment_fleet_key,
     );
     let map_ctx = ctx.clone();
-    Controller::for_stream(own, reader)
+    let synced = reader.clone();
+    let controller = Controller::for_stream(own, reader)
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .watches_stream(nodes, move |node: Node| {
             let stores = &map_ctx.stores;
@@ -122,12 +123,13 @@ fn node_eni_controller(
                 .get(LABEL_NODEENI)
                 .map(|name| ObjectRef::<NodeEni>::new(name))
         })
-        .graceful_shutdown_on(stop.cancelled_owned())
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(fleet::reconcile, fleet::error_policy, ctx)
         .for_each(|r| {
             log_result("NodeENI", r);
             future::ready(())
-        })
+        });
+    until_stopped(controller, synced, stop)
 }
 
 fn attachment_controller(
@@ -145,15 +147,43 @@ fn attachment_controller(
         .reflect(writer),
         attachment_key,
     );
-    Controller::for_stream(own, reader)
+    let synced = reader.clone();
+    let controller = Controller::for_stream(own, reader)
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .reconcile_on(drift)
-        .graceful_shutdown_on(stop.cancelled_owned())
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(attachment::reconcile, attachment::error_policy, ctx)
         .for_each(|r| {
             log_result("ENIAttachment", r);
             future::ready(())
-        })
+        });
+    until_stopped(controller, synced, stop)
+}
+
+/// Runs `controller` until it ends after `stop` (its graceful shutdown). A controller whose own
+/// cache had not synced when `stop` came is dropped instead: kube-runtime holds every reconcile
+/// until that cache is ready, its graceful shutdown stops the watch that would make it ready,
+/// and it would then wait forever — a process that never exits on SIGTERM, a replica that never
+/// stands by after losing the Lease. Nothing can be running in it then.
+async fn until_stopped<K>(
+    controller: impl Future<Output = ()> + Send,
+    synced: reflector::Store<K>,
+    stop: CancellationToken,
+) where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    tokio::pin!(controller);
+    tokio::select! {
+        () = &mut controller => {}
+        () = stop.cancelled() => {
+            if matches!(synced.wait_until_ready().now_or_never(), Some(Ok(()))) {
+                controller.await;
+            } else {
+                info!("stopped before its cache synced: nothing was running");
+            }
+        }
+    }
 }
 
 /// The objects of a watch whose trigger key changed, and every deleted one.

@@ -88,9 +88,9 @@ pub async fn reconcile(ne: Arc<NodeEni>, ctx: Arc<Context>) -> Result<Action, Er
 
 /// After a failed reconcile: look again once the error's class says it may have passed (the
 /// controller adds its per-key backoff).
-pub fn error_policy(ne: Arc<NodeEni>, err: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(ne: Arc<NodeEni>, err: &Error, ctx: Arc<Context>) -> Action {
     warn!(nodeeni = %ne.name_any(), error = %err, "NodeENI reconcile failed");
-    Action::requeue(err.requeue_after())
+    Action::requeue(err.requeue_after().min(ctx.config.max_retry_delay))
 }
 
 async fn reconcile_one(ne: &NodeEni, ctx: &Context) -> Result<Action, Error> {
@@ -146,7 +146,8 @@ async fn reconcile_one(ne: &NodeEni, ctx: &Context) -> Result<Action, Error> {
         .iter()
         .any(|p| p.severity == Severity::Progressing);
     Ok(Action::requeue(if held {
-        SOON
+        // Never later than the look a converged NodeENI gets.
+        SOON.min(ctx.config.resync_period)
     } else {
         ctx.config.resync_period
     }))

@@ -1,7 +1,8 @@
 //! DescribeInstances, batched and cached: one paginated call for every instance a reconcile needs
 //! (a NodeENI's whole fleet at once), by the `instance-id` filter so an unknown ID is simply
 //! absent instead of failing the whole request, and a short-lived cache so the fleet and the
-//! attachment reconcilers of one rollout share one describe.
+//! attachment reconcilers of one rollout share one describe. Only instances EC2 listed are
+//! cached.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,7 +69,11 @@ impl Instances {
             let mut cache = self.cache.lock();
             for id in chunk {
                 let seen = found.remove(id);
-                cache.insert(id.clone(), seen.clone(), now);
+                // Absence is not cached: EC2's reads lag behind a launch, and a node waiting for
+                // its instance to be listed must see it at its next look, not a TTL later.
+                if seen.is_some() {
+                    cache.insert(id.clone(), seen.clone(), now);
+                }
                 out.insert(id.clone(), seen);
             }
         }

@@ -16,6 +16,7 @@ pub mod fleet;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,7 +37,7 @@ use multi_eni_ec2::{
     EniAttributeChange, Instance, InstanceTypeLimits, NetworkInterface, Op, Page, SecurityGroup,
     Subnet, Tags,
 };
-use multi_eni_ec2_sim::Ec2Sim;
+use multi_eni_ec2_sim::{Ec2Sim, SimConfig};
 use multi_eni_testkit::wait_until;
 use parking_lot::Mutex;
 use serde_json::json;
@@ -69,6 +70,8 @@ pub fn config() -> ControllerConfig {
         concurrency: 4,
         resync_period: Duration::from_millis(300),
         gc_cooldown: Duration::from_secs(1),
+        // EC2's error classes wait 10 s (throttled) to 10 min (invalid input) before a retry.
+        max_retry_delay: Duration::from_millis(500),
     }
 }
 
@@ -84,11 +87,12 @@ pub struct System {
 impl System {
     /// A fresh API double and simulator; no controller yet.
     pub async fn new() -> System {
-        System::with_sim(multi_eni_ec2_sim::SimConfig::instant()).await
+        System::with_sim(SimConfig::instant()).await
     }
 
-    /// A fresh API double and a simulator with `sim` (e.g. AWS-like timing and buckets).
-    pub async fn with_sim(sim: multi_eni_ec2_sim::SimConfig) -> System {
+    /// [`System::new`] over a simulator with these settings (e.g. EC2's delays and eventual
+    /// consistency, time-scaled), holding the same VPC, subnets and group.
+    pub async fn with_sim(sim: SimConfig) -> System {
         let w = World::on_double_with(Ec2World::with_config(sim)).await;
         let url = w.server.as_ref().expect("on the double").url();
         System {
@@ -282,6 +286,7 @@ impl System {
         for a in atts {
             self.check_attachment(a)?;
         }
+        check_view(name, s, atts)?;
         let ready = atts.iter().filter(|a| a.phase() == Phase::Ready).count();
         if ready != usize::try_from(w.ready).unwrap_or(0) {
             return Err(format!(
@@ -387,6 +392,21 @@ impl System {
     }
 }
 
+/// Waits until the resync has listed the cluster's ENIs `n` more times (each pass is one
+/// DescribeNetworkInterfaces on a small fleet).
+pub async fn resync_passes(s: &System, n: u64) {
+    let from = s.sim().calls(Op::DescribeNetworkInterfaces);
+    wait_until(WAIT, "resync passes", || async {
+        let now = s.sim().calls(Op::DescribeNetworkInterfaces);
+        if now >= from + n {
+            Ok(())
+        } else {
+            Err(format!("{} describes", now - from))
+        }
+    })
+    .await;
+}
+
 /// The agent's status part once it configured the interface.
 fn ready_interface(now: Timestamp) -> serde_json::Value {
     json!({
@@ -423,6 +443,45 @@ async fn agent_step(api: &Api<EniAttachment>, a: &EniAttachment, release: bool) 
             &Patch::Merge(&patch),
         )
         .await;
+}
+
+/// The Go controller's `status.attachments[]` view shows each ENIAttachment as it is now.
+fn check_view(
+    name: &str,
+    s: &multi_eni_api::NodeEniStatus,
+    atts: &[&EniAttachment],
+) -> Result<(), String> {
+    type Row = (String, String, String, i32, String);
+    let mut shown: Vec<Row> = s
+        .attachments
+        .iter()
+        .map(|e| {
+            let (node, eni, id) = (e.node_id.clone(), e.eni_id.clone(), e.attachment_id.clone());
+            (node, eni, id, e.device_index, e.status.clone())
+        })
+        .collect();
+    let mut actual: Vec<Row> = atts
+        .iter()
+        .map(|a| {
+            let st = a.status.clone().unwrap_or_default();
+            (
+                a.spec.node_name.clone(),
+                st.eni_id.unwrap_or_default(),
+                st.attachment_id.unwrap_or_default(),
+                st.device_index.unwrap_or(a.spec.device_index),
+                a.phase().as_str().to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    shown.sort();
+    actual.sort();
+    if shown == actual {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}: status.attachments {shown:?}, ENIAttachments {actual:?}"
+        ))
+    }
 }
 
 /// What one NodeENI should have converged to.
@@ -533,9 +592,10 @@ pub struct Gate {
     hang: Mutex<Option<Op>>,
     /// Notified when a call hangs.
     pub hit: Notify,
+    calls: AtomicU64,
     /// Cluster-wide listings seen (DescribeNetworkInterfaces by the cluster tag: the resync's
     /// pages), told apart from the describes of single reconciles.
-    pub listings: std::sync::atomic::AtomicU64,
+    pub listings: AtomicU64,
 }
 
 impl Gate {
@@ -545,13 +605,24 @@ impl Gate {
             sim,
             hang: Mutex::new(None),
             hit: Notify::new(),
-            listings: Default::default(),
+            calls: AtomicU64::new(0),
+            listings: AtomicU64::new(0),
         })
     }
 
     /// From now on, every `op` call hangs after EC2 carried it out.
     pub fn hang_after(&self, op: Op) {
         *self.hang.lock() = Some(op);
+    }
+
+    /// Calls made through the gate: a killed process makes no more.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn sim(&self) -> &Ec2Sim {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        &self.sim
     }
 
     async fn pass<T>(&self, op: Op, r: Result<T, Ec2Error>) -> Result<T, Ec2Error> {
@@ -570,11 +641,11 @@ impl Ec2 for Gate {
         &self,
         req: &CreateEni,
     ) -> Result<NetworkInterface, Ec2Error> {
-        let r = self.sim.create_network_interface(req).await;
+        let r = self.sim().create_network_interface(req).await;
         self.pass(Op::CreateNetworkInterface, r).await
     }
     async fn attach_network_interface(&self, req: &AttachEni) -> Result<AttachResult, Ec2Error> {
-        let r = self.sim.attach_network_interface(req).await;
+        let r = self.sim().attach_network_interface(req).await;
         self.pass(Op::AttachNetworkInterface, r).await
     }
     async fn modify_network_interface_attribute(
@@ -589,16 +660,12 @@ impl Ec2 for Gate {
         self.pass(Op::ModifyNetworkInterfaceAttribute, r).await
     }
     async fn detach_network_interface(&self, req: &DetachEni) -> Result<(), Ec2Error> {
-        let r = self.sim.detach_network_interface(req).await;
+        let r = self.sim().detach_network_interface(req).await;
         self.pass(Op::DetachNetworkInterface, r).await
     }
     async fn delete_network_interface(&self, id: &str) -> Result<(), Ec2Error> {
-        let r = self.sim.delete_network_interface(id).await;
+        let r = self.sim().delete_network_interface(id).await;
         self.pass(Op::DeleteNetworkInterface, r).await
-    }
-    async fn create_tags(&self, ids: &[String], tags: &Tags) -> Result<(), Ec2Error> {
-        let r = self.sim.create_tags(ids, tags).await;
-        self.pass(Op::CreateTags, r).await
     }
     async fn describe_network_interfaces(
         &self,
@@ -606,27 +673,29 @@ impl Ec2 for Gate {
     ) -> Result<Page<NetworkInterface>, Ec2Error> {
         let listing = format!("tag:{TAG_CLUSTER}");
         if q.filters.iter().any(|f| f.name == listing) {
-            self.listings
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.listings.fetch_add(1, Ordering::SeqCst);
         }
-        self.sim.describe_network_interfaces(q).await
+        self.sim().describe_network_interfaces(q).await
+    }
+    async fn create_tags(&self, ids: &[String], tags: &Tags) -> Result<(), Ec2Error> {
+        self.sim().create_tags(ids, tags).await
     }
     async fn describe_instances(&self, q: &DescribeQuery) -> Result<Page<Instance>, Ec2Error> {
-        self.sim.describe_instances(q).await
+        self.sim().describe_instances(q).await
     }
     async fn describe_subnets(&self, q: &DescribeQuery) -> Result<Page<Subnet>, Ec2Error> {
-        self.sim.describe_subnets(q).await
+        self.sim().describe_subnets(q).await
     }
     async fn describe_security_groups(
         &self,
         q: &DescribeQuery,
     ) -> Result<Page<SecurityGroup>, Ec2Error> {
-        self.sim.describe_security_groups(q).await
+        self.sim().describe_security_groups(q).await
     }
     async fn describe_instance_types(
         &self,
         q: &DescribeQuery,
     ) -> Result<Page<InstanceTypeLimits>, Ec2Error> {
-        self.sim.describe_instance_types(q).await
+        self.sim().describe_instance_types(q).await
     }
 }
