@@ -43,6 +43,11 @@ pub struct Args {
     #[arg(long, env = "MULTI_ENI_GC_COOLDOWN", default_value = "10m", value_parser = parse_duration)]
     pub gc_cooldown: Duration,
 
+    /// The longest a failed reconcile waits before it is tried again (its error class's delay —
+    /// up to 10 minutes for invalid input — plus the object's own backoff, capped here).
+    #[arg(long, env = "MULTI_ENI_MAX_RETRY_DELAY", default_value = "15m", value_parser = parse_positive)]
+    pub max_retry_delay: Duration,
+
     /// How long a deleted attachment waits for the node agent to release its interface before
     /// the ENI is detached anyway.
     #[arg(long, env = "MULTI_ENI_RELEASE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
@@ -114,7 +119,7 @@ impl Args {
             concurrency: self.concurrency,
             resync_period: self.resync_period,
             gc_cooldown: self.gc_cooldown,
-            ..ControllerConfig::default()
+            max_retry_delay: self.max_retry_delay,
         }
     }
 
@@ -225,6 +230,7 @@ mod tests {
             "concurrency",
             "resync-period",
             "gc-cooldown",
+            "max-retry-delay",
             "release-timeout",
             "detach-timeout",
             "metrics-address",
@@ -250,6 +256,10 @@ mod tests {
         assert_eq!(c.concurrency, 16);
         assert_eq!(c.resync_period, Duration::from_secs(300));
         assert_eq!(c.gc_cooldown, Duration::from_secs(600));
+        assert_eq!(
+            c.max_retry_delay,
+            ControllerConfig::default().max_retry_delay
+        );
         assert_eq!(c.lifecycle.release_timeout, Duration::from_secs(60));
         assert_eq!(c.lifecycle.detach_timeout, Duration::from_secs(120));
         assert_eq!(
@@ -285,6 +295,8 @@ mod tests {
             "90s",
             "--gc-cooldown",
             "1h30m",
+            "--max-retry-delay",
+            "2m",
             "--release-timeout",
             "0s",
             "--detach-timeout",
@@ -302,6 +314,7 @@ mod tests {
         assert_eq!(c.concurrency, 4);
         assert_eq!(c.resync_period, Duration::from_secs(90));
         assert_eq!(c.gc_cooldown, Duration::from_secs(5400));
+        assert_eq!(c.max_retry_delay, Duration::from_secs(120));
         assert_eq!(c.lifecycle.release_timeout, Duration::ZERO);
         assert_eq!(c.lifecycle.detach_timeout, Duration::from_secs(120));
         let lease = args.lease().expect("fits").expect("on");
