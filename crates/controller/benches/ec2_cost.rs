@@ -3,7 +3,8 @@
 //! simulator with AWS-like timing and token buckets. Prints a table with the targets.
 //!
 //! `cargo bench -p multi-eni-controller --bench ec2_cost` (100 ENIs: 50 nodes × 2 subnets);
-//! `MULTI_ENI_BENCH_NODES=250 cargo bench …` for another fleet size.
+//! `MULTI_ENI_BENCH_NODES=250 cargo bench …` for another fleet size,
+//! `MULTI_ENI_BENCH_TIME_SCALE=5` to run EC2 closer to real time (default ×50).
 
 #[path = "../tests/support/cost.rs"]
 mod cost;
@@ -18,6 +19,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let report = runtime.block_on(cost::measure(nodes));
+    let scale = std::env::var("MULTI_ENI_BENCH_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cost::TIME_SCALE);
+    let report = runtime.block_on(cost::measure_at(nodes, scale));
     println!("{}", report.table());
 }

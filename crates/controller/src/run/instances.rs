@@ -11,12 +11,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use multi_eni_ec2::{
-    DescribeQuery, Ec2, Ec2Error, Filter, Instance, InstanceInterface, Op, TtlCache, collect_pages,
-};
+use multi_eni_ec2::{Ec2, Ec2Error, Instance, InstanceInterface, TtlCache};
 
-/// EC2's limit on values in one filter.
-const MAX_FILTER_VALUES: usize = 200;
+use super::describe_batch::{Batch, DEFAULT_WINDOW};
 
 /// What EC2 said about an instance: `None` when it does not know it.
 pub type Seen = Option<Instance>;
@@ -24,7 +21,7 @@ pub type Seen = Option<Instance>;
 /// The cache of instances, by ID.
 #[derive(Debug)]
 pub struct Instances {
-    ec2: Arc<dyn Ec2>,
+    batch: Batch<Instance>,
     cache: Mutex<TtlCache<String, Seen>>,
 }
 
@@ -33,13 +30,13 @@ impl Instances {
     /// [`Instances::forget`]s first.
     pub fn new(ec2: Arc<dyn Ec2>, ttl: Duration) -> Instances {
         Instances {
-            ec2,
+            batch: Batch::new(ec2, DEFAULT_WINDOW),
             cache: Mutex::new(TtlCache::new(ttl)),
         }
     }
 
-    /// Every instance in `ids`, from the cache when fresh, else in as few DescribeInstances
-    /// calls as the filter's value limit allows.
+    /// Every instance in `ids`, from the cache when fresh, else in one DescribeInstances shared
+    /// with every other reconcile asking within the batch window (a call per 200 IDs).
     pub async fn get(&self, ids: &[String]) -> Result<BTreeMap<String, Seen>, Ec2Error> {
         let now = Instant::now();
         let mut out = BTreeMap::new();
@@ -56,25 +53,23 @@ impl Instances {
                 }
             }
         }
-        for chunk in missing.chunks(MAX_FILTER_VALUES) {
-            let query =
-                DescribeQuery::filters(vec![Filter::new("instance-id", chunk.iter().cloned())]);
-            let found = collect_pages(Op::DescribeInstances, query, |q| {
-                let ec2 = self.ec2.clone();
-                async move { ec2.describe_instances(&q).await }
-            })
-            .await?;
-            let mut found: BTreeMap<String, Instance> =
-                found.into_iter().map(|i| (i.id.clone(), i)).collect();
+        if !missing.is_empty() {
+            let mut found: BTreeMap<String, Instance> = self
+                .batch
+                .describe(missing.clone())
+                .await?
+                .into_iter()
+                .map(|i| (i.id.clone(), i))
+                .collect();
             let mut cache = self.cache.lock();
-            for id in chunk {
-                let seen = found.remove(id);
+            for id in missing {
+                let seen = found.remove(&id);
                 // Absence is not cached: EC2's reads lag behind a launch, and a node waiting for
                 // its instance to be listed must see it at its next look, not a TTL later.
                 if seen.is_some() {
                     cache.insert(id.clone(), seen.clone(), now);
                 }
-                out.insert(id.clone(), seen);
+                out.insert(id, seen);
             }
         }
         Ok(out)

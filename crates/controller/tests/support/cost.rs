@@ -22,7 +22,9 @@ use multi_eni_testkit::wait_until;
 use serde_json::json;
 use system::*;
 
-/// EC2 seconds per real second in the measured runs.
+/// EC2 seconds per real second in the measured runs, by default. EC2's delays and buckets are
+/// compressed by it; the controller's own timers (poll, the describe batch window) are not, so
+/// a lower scale is closer to production: `measure_at` takes another.
 pub const TIME_SCALE: f64 = 50.0;
 /// The resync period, in EC2 time the controller's default (5 minutes).
 const RESYNC_EC2_TIME: Duration = Duration::from_secs(300);
@@ -55,6 +57,8 @@ pub type Calls = BTreeMap<Op, u64>;
 /// One measured run.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// EC2 seconds per real second.
+    pub time_scale: f64,
     /// ENIs rolled out (two per node).
     pub enis: u64,
     /// EC2 calls from NodeENI creation until every ENI is attached and counted in status.
@@ -75,8 +79,10 @@ pub fn sum(calls: &Calls, ops: &[Op]) -> u64 {
 }
 
 /// Waits until the resync listed the cluster's ENIs `n` times in all (one page each here).
-async fn listings(gate: &Arc<Gate>, n: u64) {
-    wait_until(WAIT, "resync listings", || async {
+async fn listings(gate: &Arc<Gate>, n: u64, period: Duration) {
+    let seen = gate.listings.load(Ordering::Relaxed);
+    let deadline = WAIT + period * u32::try_from(n.saturating_sub(seen)).unwrap_or(u32::MAX);
+    wait_until(deadline, "resync listings", || async {
         match gate.listings.load(Ordering::Relaxed) {
             seen if seen >= n => Ok(()),
             seen => Err(format!("{seen} listings")),
@@ -95,8 +101,13 @@ fn snapshot(s: &System) -> Calls {
 
 /// Rolls sample 01 out to `nodes` nodes, idles, tears it down; counts everything.
 pub async fn measure(nodes: usize) -> Report {
-    let mut s = System::with_sim(SimConfig::default().with_time_scale(TIME_SCALE)).await;
-    s.config.resync_period = RESYNC_EC2_TIME.div_f64(TIME_SCALE);
+    measure_at(nodes, TIME_SCALE).await
+}
+
+/// [`measure`] with EC2 running `time_scale` times faster than real.
+pub async fn measure_at(nodes: usize, time_scale: f64) -> Report {
+    let mut s = System::with_sim(SimConfig::default().with_time_scale(time_scale)).await;
+    s.config.resync_period = RESYNC_EC2_TIME.div_f64(time_scale);
     s.config.lifecycle.poll = Duration::from_millis(100);
     // The controller's default: how many reconciles run at once is what lets them share calls.
     s.config.concurrency = 16;
@@ -130,7 +141,7 @@ pub async fn measure(nodes: usize) -> Report {
     let ctl = s.start_with(None, gate.clone());
     // Preflight and the first resync pass happen before the NodeENI exists: the rollout is
     // counted from its creation.
-    listings(&gate, 1).await;
+    listings(&gate, 1, s.config.resync_period).await;
 
     s.sim().reset_stats();
     // The double counts a request against the first rule it matches: one counter, read at
@@ -150,11 +161,11 @@ pub async fn measure(nodes: usize) -> Report {
 
     // Idle means steady: the period in which the rollout ended is not counted.
     let from = gate.listings.load(Ordering::Relaxed);
-    listings(&gate, from + 1).await;
+    listings(&gate, from + 1, s.config.resync_period).await;
     s.sim().reset_stats();
     let idle_from = writes.total();
     let from = gate.listings.load(Ordering::Relaxed);
-    listings(&gate, from + IDLE_PASSES).await;
+    listings(&gate, from + IDLE_PASSES, s.config.resync_period).await;
     let idle = snapshot(&s);
     let idle_writes = writes.total() - idle_from;
     let before_teardown = writes.total();
@@ -176,6 +187,7 @@ pub async fn measure(nodes: usize) -> Report {
     let teardown_writes = writes.total() - before_teardown;
     ctl.stop().await;
     Report {
+        time_scale,
         enis,
         rollout,
         idle,
@@ -209,8 +221,9 @@ impl Report {
         let enis = self.enis;
         let _ = writeln!(
             out,
-            "{enis} ENIs ({} nodes × 2 subnets), simulator at AWS-like timing and buckets ×{TIME_SCALE}\n",
-            enis / 2
+            "{enis} ENIs ({} nodes × 2 subnets), simulator at AWS-like timing and buckets ×{}\n",
+            enis / 2,
+            self.time_scale
         );
         let _ = writeln!(
             out,
