@@ -6,7 +6,7 @@
 mod support;
 
 use kube::ResourceExt;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use multi_eni_api::keys::{FINALIZER_NODEENI, LEGACY_FINALIZER_NODEENI};
 use serde_json::json;
@@ -39,10 +39,7 @@ async fn deleted_node_eni_goes_after_its_attachments_dropping_the_legacy_finaliz
         [LEGACY_FINALIZER_NODEENI, THEIRS, FINALIZER_NODEENI]
     );
 
-    w.node_enis()
-        .delete(NE, &DeleteParams::default())
-        .await
-        .expect("delete NodeENI");
+    w.delete_node_eni(NE).await;
     let action = w.reconcile(NE).await;
     assert_ne!(action, Action::await_change(), "it must look again");
     let atts = w.attachments(NE).await;
@@ -92,10 +89,7 @@ async fn deleted_node_eni_without_attachments_loses_its_finalizers_at_once() {
     let status = w.node_eni(NE).await.status.expect("status");
     assert_eq!(status.desired_count, 0);
 
-    w.node_enis()
-        .delete(NE, &DeleteParams::default())
-        .await
-        .expect("delete NodeENI");
+    w.delete_node_eni(NE).await;
     assert!(w.node_enis().get_opt(NE).await.expect("get").is_some());
     w.reconcile(NE).await;
     assert!(

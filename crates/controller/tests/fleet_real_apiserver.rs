@@ -8,7 +8,6 @@ mod support;
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
-use kube::api::DeleteParams;
 use multi_eni_api::keys::{self, condition};
 use multi_eni_kube_env::KubeEnv;
 use serde_json::json;
@@ -72,10 +71,7 @@ async fn rollout_steady_state_and_deletion_on_the_real_apiserver() {
     assert_eq!(w.events(NE).await.len(), events);
 
     // Deletion: attachments first, then the NodeENI (nothing here garbage-collects).
-    w.node_enis()
-        .delete(NE, &DeleteParams::default())
-        .await
-        .expect("delete NodeENI");
+    w.delete_node_eni(NE).await;
     w.reconcile(NE).await;
     let atts = w.attachments(NE).await;
     assert!(atts.iter().all(|a| a.metadata.deletion_timestamp.is_some()));

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Event;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use multi_eni_api::keys::{self, TAG_ATTACHMENT, TAG_CLUSTER};
 use multi_eni_api::{EniAttachment, Phase};
 use multi_eni_ec2::{AttachEni, CreateEni, Ec2, EniAttributeChange, NetworkInterface, Op};
@@ -227,10 +227,7 @@ async fn adopt_and_clean_up(w: World) {
     assert!(finalizers.contains(&keys::LEGACY_FINALIZER_NODEENI.to_owned()));
 
     // Deleting the NodeENI now cleans up the adopted ENIs, and both finalizers go.
-    w.node_enis()
-        .delete(NE, &DeleteParams::default())
-        .await
-        .expect("delete the NodeENI");
+    w.delete_node_eni(NE).await;
     w.reconcile(NE).await;
     for d in drivers.values_mut() {
         d.until("the ENIAttachment to be gone", |o| o.is_none())

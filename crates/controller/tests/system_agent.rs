@@ -27,10 +27,7 @@ async fn one_node_two_subnets(s: &System) {
 }
 
 async fn delete_node_eni(s: &System) {
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete NodeENI");
+    s.w.delete_node_eni("multus").await;
 }
 
 /// Waits until every attachment is being deleted and waits for its agent (Detaching, no
@@ -170,10 +167,7 @@ async fn sample_converges(file: &str, want: &[(&str, i32)]) {
         assert!(nodes.iter().all(|n| *n != "node-z"), "{nodes:?}");
     }
     for name in want.iter().map(|w| w.0) {
-        s.w.node_enis()
-            .delete(name, &Default::default())
-            .await
-            .expect("delete");
+        s.w.delete_node_eni(name).await;
     }
     s.converged(&[]).await;
     agent.cancel();

@@ -61,10 +61,7 @@ async fn killed_on_the_way_up(op: Op) {
         );
     }
     // And all of it goes away again.
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete NodeENI");
+    s.w.delete_node_eni("multus").await;
     s.converged(&[]).await;
     agent.cancel();
     second.stop().await;
@@ -95,10 +92,7 @@ async fn killed_on_the_way_down(op: Op) {
     create_node_eni(&s).await;
     s.converged(&[Want::ready("multus", 4)]).await;
     gate.hang_after(op);
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete NodeENI");
+    s.w.delete_node_eni("multus").await;
     tokio::time::timeout(WAIT, gate.hit.notified())
         .await
         .expect("the step is reached");
@@ -188,10 +182,7 @@ async fn the_standby_finishes_the_rollout_when_the_leader_dies() {
     leader.kill().await;
     s.converged(&[Want::ready("multus", 6)]).await;
     assert_eq!(s.lease_holder().await.as_deref(), Some("replica-b"));
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete NodeENI");
+    s.w.delete_node_eni("multus").await;
     s.converged(&[]).await;
     agent.cancel();
     standby.stop().await;
@@ -262,10 +253,7 @@ async fn killed_after_every_ec2_change_while_ec2_lags_still_converges_up_and_dow
     }
     s.converged(&[Want::ready("multus", 6)]).await;
     // Down, the same way.
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete NodeENI");
+    s.w.delete_node_eni("multus").await;
     for round in 0..10 {
         let from = mutating_calls(&s);
         multi_eni_testkit::wait_until(WAIT, "one more EC2 change", || async {

@@ -16,10 +16,7 @@ use serde_json::json;
 use system::*;
 
 async fn delete_node_eni(s: &System, name: &str) {
-    s.w.node_enis()
-        .delete(name, &Default::default())
-        .await
-        .expect("delete NodeENI");
+    s.w.delete_node_eni(name).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,10 +111,7 @@ async fn a_throttling_storm_converges_without_duplicates_and_cleans_up() {
     .await;
     // 3 nodes × 2 subnets in zone A, 1 node × 1 subnet in zone B.
     s.converged(&[Want::ready("multus", 7)]).await;
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete NodeENI");
+    s.w.delete_node_eni("multus").await;
     s.converged(&[]).await;
     assert!(s.ours().is_empty());
     agent.cancel();
@@ -270,10 +267,7 @@ async fn failed_status_writes_and_dropped_watches_mid_rollout_leave_no_duplicate
     );
     assert_eq!(s.ours().len(), 6);
     faults.drop_watches();
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete NodeENI");
+    s.w.delete_node_eni("multus").await;
     s.converged(&[]).await;
     agent.cancel();
     ctl.stop().await;

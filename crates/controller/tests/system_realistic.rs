@@ -44,10 +44,7 @@ async fn a_rollout_over_two_zones_changes_and_removal_converge() {
     s.w.patch_spec("multus", json!({"subnetIDs": [e.subnet_2, e.subnet_b]}))
         .await;
     s.converged(&[Want::ready("multus", 3)]).await;
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete");
+    s.w.delete_node_eni("multus").await;
     s.converged(&[]).await;
     assert!(s.ours().is_empty());
     agent.cancel();
@@ -73,10 +70,7 @@ async fn killed_after_creates_while_ec2_lags_adopts_instead_of_duplicating() {
     let second = s.start(None);
     s.converged(&[Want::ready("multus", 3)]).await;
     assert_eq!(s.ours().len(), 3);
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete");
+    s.w.delete_node_eni("multus").await;
     s.converged(&[]).await;
     agent.cancel();
     second.stop().await;
@@ -183,10 +177,7 @@ async fn leaders_killed_in_turn_mid_rollout_and_mid_removal() {
     s.converged(&[Want::ready("multus", 6)]).await;
     let first = s.wait_for_leader().await;
     assert_ne!(first, "replica-a", "a standby took over");
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete");
+    s.w.delete_node_eni("multus").await;
     wait_until(WAIT, "the removal under way", || async {
         let n = s.ours().len();
         if n < 6 {

@@ -422,10 +422,7 @@ async fn deleting_the_node_eni_cleans_everything() {
     )
     .await;
     s.converged(&[Want::ready("multus", 4)]).await;
-    s.w.node_enis()
-        .delete("multus", &Default::default())
-        .await
-        .expect("delete NodeENI");
+    s.w.delete_node_eni("multus").await;
     s.converged(&[]).await;
     assert!(s.ours().is_empty());
     assert_eq!(s.sim().calls(Op::DeleteNetworkInterface), 4);

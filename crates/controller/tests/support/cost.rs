@@ -171,10 +171,7 @@ pub async fn measure_at(nodes: usize, time_scale: f64) -> Report {
     let before_teardown = writes.total();
 
     s.sim().reset_stats();
-    s.w.node_enis()
-        .delete(NAME, &Default::default())
-        .await
-        .expect("delete the NodeENI");
+    s.w.delete_node_eni(NAME).await;
     s.converged(&[]).await;
     wait_until(WAIT, "every ENI gone", || async {
         match s.ours().len() {

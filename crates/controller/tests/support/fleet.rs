@@ -234,6 +234,14 @@ impl World {
             .expect("patch NodeENI spec");
     }
 
+    /// Deletes a NodeENI (its finalizers hold it until the controller is done).
+    pub async fn delete_node_eni(&self, name: &str) {
+        self.node_enis()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete the NodeENI");
+    }
+
     pub fn node_enis(&self) -> Api<NodeEni> {
         Api::all(self.client.clone())
     }
