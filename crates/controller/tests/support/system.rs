@@ -20,9 +20,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use multi_eni_api::conditions::find;
 use multi_eni_api::keys::{TAG_ATTACHMENT, TAG_CLUSTER, TAG_NODE, TAG_NODEENI, condition};
@@ -375,16 +377,22 @@ impl System {
     pub fn agent(&self, release: bool) -> CancellationToken {
         let stop = CancellationToken::new();
         let (api, done) = (self.w.attachments_api(), stop.clone());
+        // Driven by a watch, as the node agent is: every change to an attachment is looked at
+        // once (the agent's merge patches carry no resourceVersion, so none is lost to a race).
+        let changes = watcher(api.clone(), watcher::Config::default())
+            .default_backoff()
+            .applied_objects();
         tokio::spawn(async move {
-            while !done.is_cancelled() {
-                if let Ok(list) = api.list(&ListParams::default()).await {
-                    for a in list.items {
-                        agent_step(&api, &a, release).await;
-                    }
-                }
+            let mut changes = std::pin::pin!(changes);
+            loop {
                 tokio::select! {
-                    () = done.cancelled() => {}
-                    () = tokio::time::sleep(Duration::from_millis(30)) => {}
+                    () = done.cancelled() => return,
+                    next = changes.next() => match next {
+                        Some(Ok(a)) => agent_step(&api, &a, release).await,
+                        // The watcher retries with backoff by itself.
+                        Some(Err(_)) => {}
+                        None => return,
+                    },
                 }
             }
         });
