@@ -185,6 +185,29 @@ pub enum Ec2Action {
 }
 
 impl Ec2Action {
+    /// The ENI the action names (none for a create, whose ENI is not known before).
+    pub fn eni_id(&self) -> Option<&str> {
+        match self {
+            Ec2Action::Create(_) => None,
+            Ec2Action::Attach(req) => Some(&req.network_interface_id),
+            Ec2Action::Modify {
+                network_interface_id,
+                ..
+            }
+            | Ec2Action::Detach {
+                network_interface_id,
+                ..
+            }
+            | Ec2Action::Delete {
+                network_interface_id,
+            }
+            | Ec2Action::Tag {
+                network_interface_id,
+                ..
+            } => Some(network_interface_id),
+        }
+    }
+
     /// The EC2 action's name.
     pub fn op(&self) -> multi_eni_ec2::Op {
         use multi_eni_ec2::Op;

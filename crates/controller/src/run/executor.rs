@@ -24,7 +24,7 @@ pub async fn execute(ctx: &Context, action: &Ec2Action) -> Result<Ec2Outcome, Ec
         Err(e) if already_done(action, &e) => {
             debug!(op, error = %e, "already done");
             if matches!(e.kind, ErrorKind::NotFound(Resource::NetworkInterface))
-                && let Some(id) = eni_of(action)
+                && let Some(id) = action.eni_id()
             {
                 ctx.enis.remove(id);
             }
@@ -124,36 +124,13 @@ fn refine(action: &Ec2Action, e: Ec2Error) -> Ec2Error {
     e
 }
 
-/// The ENI an action names (none for a create, whose ENI is not known before).
-fn eni_of(action: &Ec2Action) -> Option<&str> {
-    match action {
-        Ec2Action::Create(_) => None,
-        Ec2Action::Attach(req) => Some(&req.network_interface_id),
-        Ec2Action::Modify {
-            network_interface_id,
-            ..
-        }
-        | Ec2Action::Detach {
-            network_interface_id,
-            ..
-        }
-        | Ec2Action::Delete {
-            network_interface_id,
-        }
-        | Ec2Action::Tag {
-            network_interface_id,
-            ..
-        } => Some(network_interface_id),
-    }
-}
-
 /// Writes what a successful call proves into the index, by the same fold the state machine uses.
 fn remember(ctx: &Context, action: &Ec2Action, outcome: &Ec2Outcome) {
     if let Ec2Outcome::Created(eni) = outcome {
         ctx.enis.upsert(NetworkInterface::clone(eni));
         return;
     }
-    let Some(id) = eni_of(action) else { return };
+    let Some(id) = action.eni_id() else { return };
     if matches!(action, Ec2Action::Delete { .. }) {
         ctx.enis.remove(id);
         return;
