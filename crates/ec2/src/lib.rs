@@ -19,6 +19,7 @@
 pub mod attach_conflict;
 pub mod delete_conflict;
 mod error;
+mod limited;
 mod limiter;
 mod lookups;
 mod model;
@@ -31,6 +32,7 @@ mod token_bucket;
 mod ttl_cache;
 
 pub use error::{Ec2Error, ErrorKind, Resource};
+pub use limited::{LimitStats, Limited};
 pub use limiter::RateLimiter;
 pub use lookups::{LookupError, LookupTtls, Lookups};
 pub use model::{
