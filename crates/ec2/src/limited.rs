@@ -33,9 +33,10 @@ use crate::throttling::BucketId;
 pub struct LimitStats {
     /// Calls let through to the inner `Ec2`.
     pub calls: u64,
-    /// Of those, the ones that had to wait for a token.
+    /// Of those, the ones that waited [`Limited::NOTICEABLE`] or longer for a token (every
+    /// call queues a little, for the bucket's lock).
     pub waited: u64,
-    /// Their waiting, summed.
+    /// All calls' waiting, summed.
     pub wait: Duration,
     /// Answered `Throttled` by the inner `Ec2` (the client-side view of server throttling).
     pub throttled: u64,
@@ -69,6 +70,9 @@ pub struct Limited<E: ?Sized> {
 }
 
 impl<E: Ec2 + ?Sized> Limited<E> {
+    /// A wait counted in [`LimitStats::waited`].
+    pub const NOTICEABLE: Duration = Duration::from_millis(1);
+
     /// `inner` behind `limiter` (e.g. [`RateLimiter::aws_share`] of the `--ec2-api-budget`).
     pub fn new(inner: Arc<E>, limiter: Arc<RateLimiter>) -> Limited<E> {
         Limited::with_pacing(inner, Pacing::Shared(limiter))
@@ -133,10 +137,8 @@ impl<E: Ec2 + ?Sized> Limited<E> {
         let mut stats = self.stats.lock();
         let s = stats.entry(op).or_default();
         s.calls += 1;
-        if !waited.is_zero() {
-            s.waited += 1;
-            s.wait += waited;
-        }
+        s.wait += waited;
+        s.waited += u64::from(waited >= Self::NOTICEABLE);
         s.throttled += u64::from(throttled);
         result
     }
