@@ -771,7 +771,7 @@ impl Can {
         self.namespace = Some(namespace.to_owned());
         self
     }
-    /// The answer the server gives `user`: `Some(allowed)`, or `None` if kubectl failed.
+    /// The answer the server gives `user`, or what kubectl said instead of yes or no.
     fn ask(&self, env: &KubeEnv, user: &str) -> Result<bool, String> {
         let mut args = vec!["auth", "can-i", self.verb, self.resource.as_str()];
         let sub = self.subresource.map(|s| format!("--subresource={s}"));
