@@ -383,6 +383,71 @@ fn only_dpdk_values_make_the_agent_privileged() {
     );
 }
 
+fn env_value(c: &Value, name: &str) -> String {
+    c.get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or_else(|| panic!("{name} has no literal value"))
+        .to_owned()
+}
+
+/// The port of an `0.0.0.0:<port>` address.
+fn port_of(address: &str) -> Value {
+    let port = address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u64>().ok());
+    serde_json::json!(port.unwrap_or_else(|| panic!("{address:?} has no port")))
+}
+
+#[test]
+fn mounts_and_probes_match_the_paths_and_ports_the_flags_name() {
+    let name = format!("clusterName={CLUSTER}");
+    for values in [vec!["--set", name.as_str()], vec!["-f", DPDK_VALUES]] {
+        let docs = documents(&helm_template(RELEASE, NAMESPACE, &values));
+        let agent = container(find(&docs, "DaemonSet", "multi-eni-agent"), "agent").clone();
+        let mounts = mount_paths(&agent);
+        assert!(
+            mounts.contains(&env_value(&agent, "MULTI_ENI_STATE_DIR")),
+            "{values:?}"
+        );
+        let sriov = env_value(&agent, "MULTI_ENI_SRIOV_CONFIG");
+        let sriov_dir = Path::new(&sriov)
+            .parent()
+            .map(|d| d.to_string_lossy().into_owned());
+        assert_eq!(
+            sriov_dir.is_some_and(|d| mounts.contains(&d)),
+            !sriov.is_empty(),
+            "the SR-IOV config's directory is mounted exactly when publishing is on: {values:?}"
+        );
+        let controller = container(
+            find(&docs, "Deployment", "multi-eni-controller"),
+            "controller",
+        );
+        for (c, variable) in [
+            (&agent, "MULTI_ENI_AGENT_METRICS_ADDRESS"),
+            (controller, "MULTI_ENI_CONTROLLER_METRICS_ADDRESS"),
+        ] {
+            let port = port_of(&env_value(c, variable));
+            assert_eq!(
+                c.pointer("/ports/0/containerPort"),
+                Some(&port),
+                "{variable}"
+            );
+            assert_eq!(
+                c.pointer("/ports/0/name"),
+                Some(&serde_json::json!("metrics"))
+            );
+            for probe in ["livenessProbe", "readinessProbe"] {
+                assert_eq!(c[probe]["httpGet"]["port"], "metrics", "{probe}");
+            }
+        }
+    }
+}
+
 #[test]
 fn chart_and_kustomize_crds_are_the_generated_ones() {
     let generated = root().join("deploy/crds");
