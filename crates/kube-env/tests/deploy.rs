@@ -772,6 +772,38 @@ async fn every_rendering_passes_a_server_side_dry_run() {
     }
 }
 
+/// The Pod Security warnings the kube-apiserver gives for the chart's `kind` (default values) in
+/// a fresh namespace that warns at `level`.
+async fn pod_security_warnings(env: &KubeEnv, level: &str, kind: &str, name: &str) -> String {
+    let ns = prepare(env, &format!("deploy-psa-{level}")).await;
+    let label = format!("pod-security.kubernetes.io/warn={level}");
+    kubectl_ok(env, &["label", "namespace", &ns, &label], None);
+    let cluster = format!("clusterName={CLUSTER}");
+    let docs = documents(&helm_template(RELEASE, &ns, &["--set", &cluster]));
+    let workload = serde_json::to_string(find(&docs, kind, name)).expect("serialise");
+    let args = ["apply", "--dry-run=server", "-n", &ns, "-f", "-"];
+    let out = kubectl_on(env, &args, Some(&workload));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_controller_meets_the_restricted_pod_security_level() {
+    let env = KubeEnv::shared();
+    let warnings =
+        pod_security_warnings(env, "restricted", "Deployment", "multi-eni-controller").await;
+    assert!(!warnings.contains("PodSecurity"), "controller: {warnings}");
+    // The agent needs more than baseline allows, and the check sees it.
+    let warnings = pod_security_warnings(env, "baseline", "DaemonSet", "multi-eni-agent").await;
+    for needs in ["host namespaces", "hostPath volumes", "NET_ADMIN"] {
+        assert!(warnings.contains(needs), "agent under baseline: {warnings}");
+    }
+}
+
 #[tokio::test]
 async fn example_node_enis_are_valid_on_the_real_api_server() {
     let env = KubeEnv::shared();
