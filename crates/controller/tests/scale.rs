@@ -48,9 +48,10 @@ fn proc_stat_and_apiserver_metrics_are_read() {
         apiserver_request_total{code=\"200\",component=\"apiserver\",dry_run=\"\",group=\"coordination.k8s.io\",resource=\"leases\",scope=\"resource\",subresource=\"\",verb=\"PUT\",version=\"v1\"} 99\n\
         apiserver_request_total{code=\"200\",component=\"apiserver\",dry_run=\"\",group=\"events.k8s.io\",resource=\"events\",scope=\"resource\",subresource=\"\",verb=\"APPLY\",version=\"v1\"} 1\n";
     let by_verb = requests_by_verb(metrics);
-    assert_eq!(by_verb.get("patch"), Some(&13));
-    assert_eq!(by_verb.get("create"), Some(&3));
-    assert_eq!(by_verb.get("update"), None, "leases are not ours");
+    assert_eq!(by_verb.get("patch/eniattachments"), Some(&12));
+    assert_eq!(by_verb.get("patch/events"), Some(&1));
+    assert_eq!(by_verb.get("create/nodes"), Some(&3));
+    assert_eq!(by_verb.len(), 3, "leases are not ours: {by_verb:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

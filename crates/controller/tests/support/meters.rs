@@ -22,7 +22,7 @@ const RESOURCES: [&str; 4] = ["nodeenis", "eniattachments", "events", "nodes"];
 /// Counts Kubernetes API requests by verb.
 pub enum KubeMeter {
     /// A pass-through hook per (verb, resource) on the double.
-    Double(Vec<(&'static str, FaultHandle)>),
+    Double(Vec<(&'static str, &'static str, FaultHandle)>),
     /// The real server's own counter.
     Real(Client),
 }
@@ -46,7 +46,7 @@ impl KubeMeter {
             for resource in RESOURCES {
                 let rule = FaultRule::any().verb(verb).resource(resource);
                 let hook = faults.inject(rule, FaultAction::Delay(Duration::ZERO));
-                hooks.push((verb.as_str(), hook));
+                hooks.push((verb.as_str(), resource, hook));
             }
         }
         KubeMeter::Double(hooks)
@@ -57,14 +57,15 @@ impl KubeMeter {
         KubeMeter::Real(client)
     }
 
-    /// Requests so far, by verb (Kubernetes' RBAC names: get, list, watch, create, …).
+    /// Requests so far, by `verb/resource` (verbs in Kubernetes' RBAC names: get, list,
+    /// watch, create, …).
     pub async fn snapshot(&self) -> BTreeMap<String, u64> {
         match self {
             KubeMeter::Double(hooks) => {
                 let mut out = BTreeMap::new();
-                for (verb, hook) in hooks {
+                for (verb, resource, hook) in hooks {
                     let hits = u64::try_from(hook.hits()).unwrap_or(u64::MAX);
-                    *out.entry((*verb).to_owned()).or_default() += hits;
+                    *out.entry(format!("{verb}/{resource}")).or_default() += hits;
                 }
                 out
             }
@@ -79,7 +80,8 @@ impl KubeMeter {
     }
 }
 
-/// Sums `apiserver_request_total` over our resources by verb, in RBAC's names.
+/// Sums `apiserver_request_total` over our resources by `verb/resource`, verbs in RBAC's
+/// names.
 pub fn requests_by_verb(metrics: &str) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for line in metrics.lines() {
@@ -96,9 +98,9 @@ pub fn requests_by_verb(metrics: &str) -> BTreeMap<String, u64> {
                     .and_then(|v| v.strip_suffix('"'))
             })
         };
-        if !label("resource").is_some_and(|r| RESOURCES.contains(&r)) {
+        let Some(resource) = label("resource").filter(|r| RESOURCES.contains(r)) else {
             continue;
-        }
+        };
         let verb = match label("verb").unwrap_or_default() {
             "GET" => "get",
             "LIST" => "list",
@@ -112,7 +114,7 @@ pub fn requests_by_verb(metrics: &str) -> BTreeMap<String, u64> {
         };
         let n = value.trim().parse::<f64>().unwrap_or(0.0);
         // A counter: an integer as a float.
-        *out.entry(verb.to_owned()).or_default() += n as u64;
+        *out.entry(format!("{verb}/{resource}")).or_default() += n as u64;
     }
     out
 }

@@ -251,25 +251,29 @@ impl Report {
         let verbs = [
             "get", "list", "watch", "create", "update", "patch", "delete",
         ];
+        let resources = ["nodeenis", "eniattachments", "events"];
         let _ = writeln!(
             out,
             "Kubernetes API requests (NodeENIs, ENIAttachments, Events, Nodes; the bench's own \
-             NodeENI create/delete taken out):\n\n| phase | {} | writes | writes per ENI |\n| --- |{}",
+             NodeENI create/delete taken out), and writes by resource:\n\n\
+             | phase | {} | writes | per ENI | {} |\n| --- |{}",
             verbs.join(" | "),
-            " ---: |".repeat(verbs.len() + 2)
+            resources.map(|r| format!("{r} writes")).join(" | "),
+            " ---: |".repeat(verbs.len() + 2 + resources.len())
         );
         let enis = self.enis();
-        let per_node = 2 * u64::try_from(self.options.subnets).unwrap_or(1);
+        let per_node = u64::try_from(self.options.subnets).unwrap_or(1);
         for (name, p, n) in [
             ("rollout", &self.rollout, enis),
             ("steady", &self.steady, 0),
-            ("node label off", &self.unlabel, per_node / 2),
-            ("node label on", &self.relabel, per_node / 2),
+            ("node label off", &self.unlabel, per_node),
+            ("node label on", &self.relabel, per_node),
             ("teardown", &self.teardown, enis),
         ] {
-            let cells: Vec<String> = verbs
+            let cells: Vec<String> = verbs.iter().map(|v| p.kube_verb(v).to_string()).collect();
+            let by_resource: Vec<String> = resources
                 .iter()
-                .map(|v| p.kube.get(*v).copied().unwrap_or(0).to_string())
+                .map(|r| p.kube_writes_of(r).to_string())
                 .collect();
             let per_eni = if n == 0 {
                 "–".to_owned()
@@ -278,9 +282,10 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "| {name} | {} | {} | {per_eni} |",
+                "| {name} | {} | {} | {per_eni} | {} |",
                 cells.join(" | "),
-                p.kube_writes()
+                p.kube_writes(),
+                by_resource.join(" | ")
             );
         }
         out.push('\n');
@@ -329,14 +334,14 @@ impl Report {
         let server = if o.real_apiserver { "-apiserver" } else { "" };
         let stem = format!("scale-{}x{}{server}", o.nodes, o.subnets);
         let enis = self.enis() as f64;
-        let points = |c: &[(f64, u64)]| c.iter().map(|(t, n)| (*t, *n as f64)).collect();
+        let points = |c: &[(f64, u64)]| thin(c.iter().map(|(t, n)| (*t, *n as f64)).collect());
         let floor_points = |c: Vec<(f64, u64)>, left: bool| {
             let mut v: Vec<(f64, f64)> = vec![(0.0, if left { enis } else { 0.0 })];
             v.extend(c.into_iter().map(|(t, k)| {
                 let k = k as f64;
                 (t, if left { enis - k } else { k })
             }));
-            v
+            thin(v)
         };
         let title = |what: &str| {
             format!(
@@ -389,6 +394,23 @@ impl Report {
         Ok(files)
     }
 }
+
+/// At most [`PLOT_POINTS`] points, evenly picked, the first and last kept: the plots stay a
+/// few kilobytes.
+fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    let n = points.len();
+    if n <= PLOT_POINTS {
+        return points;
+    }
+    let mut out: Vec<(f64, f64)> = (0..PLOT_POINTS - 1)
+        .map(|i| points[i * (n - 1) / (PLOT_POINTS - 1)])
+        .collect();
+    out.push(points[n - 1]);
+    out
+}
+
+/// Points per plotted line.
+const PLOT_POINTS: usize = 400;
 
 fn series(label: &str, colour: &'static str, dashed: bool, points: Vec<(f64, f64)>) -> Series {
     Series {

@@ -36,6 +36,7 @@ use multi_eni_controller::run::metrics::Metrics;
 use multi_eni_controller::run::process::{self, Setup};
 use multi_eni_ec2::{Ec2, LimitStats, Limited, Op};
 use multi_eni_ec2_sim::{CallStats, Ec2Sim, SimConfig};
+use multi_eni_kube_double::{ApiServer, ServerConfig};
 use multi_eni_kube_env::KubeEnv;
 use serde_json::json;
 use tokio::time::Instant;
@@ -56,6 +57,12 @@ pub const NAME: &str = "scale";
 pub const CONTROLLER_THREADS: &str = "multi-eni-ctl";
 /// The resync period in EC2 time (the controller's default).
 const RESYNC: Duration = Duration::from_secs(300);
+/// The writing verbs.
+const WRITES: [&str; 4] = ["create", "update", "patch", "delete"];
+/// Changes the API double keeps per resource for watches. Its default (50,000) keeps every
+/// version of the NodeENI, whose status lists all its attachments, in the process whose
+/// memory is measured; kube-apiserver's watch cache keeps far fewer.
+const DOUBLE_HISTORY: usize = 1000;
 /// One resync listing page holds this many ENIs (`run::resync::PAGE_SIZE`).
 const PAGE: u64 = 1000;
 
@@ -167,8 +174,9 @@ pub struct Phase {
     pub ec2: BTreeMap<Op, CallStats>,
     /// What went through the client-side limiter, by action.
     pub client: BTreeMap<Op, LimitStats>,
-    /// Kubernetes API requests by verb (`get`, `list`, `watch`, `create`, `update`, `patch`,
-    /// `delete`), the controller's resources only, minus the bench's own writes.
+    /// Kubernetes API requests by `verb/resource` (verbs `get`, `list`, `watch`, `create`,
+    /// `update`, `patch`, `delete`), the controller's resources only, minus the bench's own
+    /// writes.
     pub kube: BTreeMap<String, u64>,
     /// (EC2 seconds, ENIs Attached — or left, for the teardown) samples.
     pub curve: Vec<(f64, u64)>,
@@ -197,12 +205,31 @@ impl Phase {
         self.kube.values().sum()
     }
 
+    /// Kubernetes requests of `verb`, every resource.
+    pub fn kube_verb(&self, verb: &str) -> u64 {
+        self.kube
+            .iter()
+            .filter(|(k, _)| k.split('/').next() == Some(verb))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Kubernetes writes of `resource`.
+    pub fn kube_writes_of(&self, resource: &str) -> u64 {
+        WRITES
+            .iter()
+            .map(|v| {
+                self.kube
+                    .get(&format!("{v}/{resource}"))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
     /// Kubernetes writes.
     pub fn kube_writes(&self) -> u64 {
-        ["create", "update", "patch", "delete"]
-            .iter()
-            .map(|v| self.kube.get(*v).copied().unwrap_or(0))
-            .sum()
+        WRITES.iter().map(|v| self.kube_verb(v)).sum()
     }
 }
 
@@ -291,7 +318,7 @@ impl Scene {
         (Instant::now(), self.kube.snapshot().await)
     }
 
-    /// Ends a phase begun at `mark`, minus `own_writes` the bench made.
+    /// Ends a phase begun at `mark`, minus the `own` requests the bench made.
     async fn phase(&self, mark: (Instant, BTreeMap<String, u64>), own: &[(&str, u64)]) -> Phase {
         let kube = self.kube.snapshot().await;
         let mut delta: BTreeMap<String, u64> = kube
@@ -361,7 +388,14 @@ impl Scene {
             let env = KubeEnv::shared();
             (World::on_with(env.client().await, ec2).await, Some(env))
         } else {
-            (World::on_double_with(ec2).await, None)
+            let config = ServerConfig {
+                history_size: DOUBLE_HISTORY,
+                ..ServerConfig::default()
+            };
+            let server = ApiServer::start(config).await.expect("API double starts");
+            let mut w = World::on_with(server.client().expect("client"), ec2).await;
+            w.server = Some(server);
+            (w, None)
         };
         let names: Vec<String> = (0..options.nodes)
             .map(|i| format!("scale-{i:04}"))
@@ -551,9 +585,19 @@ pub async fn run(options: &Options) -> Report {
     resync_passes(&scene, 0).await;
     let mut visible = 0;
 
+    eprintln!(
+        "scale: {enis} ENIs, rollout (floor {:.0} s EC2 time)",
+        rollout_floor.secs()
+    );
     let (rollout, _) = rollout(&scene, &rollout_floor, &mut visible).await;
+    eprintln!(
+        "scale: steady state, {} resync passes",
+        options.steady_passes
+    );
     let (steady, steady_pages) = steady(&scene).await;
+    eprintln!("scale: one node relabelled");
     let (unlabel, relabel) = relabel(&scene, &mut visible).await;
+    eprintln!("scale: teardown");
     let teardown = teardown(&scene, &teardown_floor, &mut visible).await;
 
     visible += meters::throttle_events(&scene.w.client).await;
@@ -617,7 +661,7 @@ async fn rollout(scene: &Scene, floor: &Floor, visible: &mut u64) -> (Phase, ())
         visible,
     )
     .await;
-    let mut phase = scene.phase(mark, &[("create", 1)]).await;
+    let mut phase = scene.phase(mark, &[("create/nodeenis", 1)]).await;
     phase.done_ec2_secs = done_at;
     phase.curve = curve;
     (phase, ())
@@ -687,7 +731,7 @@ async fn teardown(scene: &Scene, floor: &Floor, visible: &mut u64) -> Phase {
         visible,
     )
     .await;
-    let mut phase = scene.phase(mark, &[("delete", 1)]).await;
+    let mut phase = scene.phase(mark, &[("delete/nodeenis", 1)]).await;
     phase.done_ec2_secs = done_at;
     phase.curve = curve;
     phase
