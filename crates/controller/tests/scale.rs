@@ -73,7 +73,8 @@ async fn fifty_nodes_by_two_subnets_hold_the_structural_targets() {
     // Nothing EC2 throttled reached a condition or an Event; nothing reached EC2 unpaced.
     assert_eq!(r.visible_throttles, 0, "{table}");
     // One create, one DeleteOnTermination, one detach, one delete per ENI; an attach may be
-    // refused once while EC2 propagates a new ENI's ID. Target ≤ 5 per lifecycle.
+    // refused once while EC2 propagates a new ENI's ID (≤ 5 per lifecycle but for those: the
+    // bench reports the figure, 5.05–5.13 at ×10 where more attaches are refused).
     for op in [
         Op::CreateNetworkInterface,
         Op::ModifyNetworkInterfaceAttribute,
@@ -83,7 +84,9 @@ async fn fifty_nodes_by_two_subnets_hold_the_structural_targets() {
         let life = calls(&r.rollout, op) + calls(&r.teardown, op);
         assert_eq!(life, enis, "{op:?}\n{table}");
     }
-    assert!(r.mutating_per_eni() <= 5.0, "{table}");
+    let attaches = calls(&r.rollout, Op::AttachNetworkInterface);
+    assert!(attaches >= enis && attaches <= 2 * enis, "{table}");
+    assert_eq!(r.rollout.calls(&[Op::CreateTags]), 0, "{table}");
     // Describes over the rollout: the fixed lookups, and ENI describes shared by the
     // reconciles in flight (see `rollout_describe_bound`).
     let bound = rollout_describe_bound(enis, 16);
@@ -96,10 +99,11 @@ async fn fifty_nodes_by_two_subnets_hold_the_structural_targets() {
     assert_eq!(r.steady.calls(&MUTATING), 0, "{table}");
     assert_eq!(r.steady.kube_writes(), 0, "{table}");
     // One node relabelled: its two ENIs go and come back — the work of 2 × 2 ENI
-    // lifecycle halves, bounded per ENI, where the fleet has 100.
+    // lifecycle halves, bounded per ENI, where the fleet has 100: detach and delete, then
+    // create, attach (maybe refused once) and modify.
     let changed = 2 * u64::try_from(options.subnets).unwrap_or(0);
     let mutating = r.unlabel.calls(&MUTATING) + r.relabel.calls(&MUTATING);
-    assert!(mutating <= 5 * changed / 2 + 1, "{table}");
+    assert!(mutating <= 6 * changed / 2, "{table}");
     let describes = r.unlabel.calls(&DESCRIBES) + r.relabel.calls(&DESCRIBES);
     assert!(describes <= RELABEL_DESCRIBES_PER_ENI * changed, "{table}");
     let writes = r.unlabel.kube_writes() + r.relabel.kube_writes();
@@ -110,8 +114,9 @@ async fn fifty_nodes_by_two_subnets_hold_the_structural_targets() {
 /// fixed lookups (two subnet names, the group, the instance type, one instance batch), and
 /// at most four rounds of ENI describes (after the create, the attach, the modify, one more
 /// for a refused attach), each round shared by up to `concurrency` reconciles through the
-/// describe batch. 33 at 100 ENIs (0.33 per ENI); at 2,000 the same rule gives 0.26, the
-/// bench's target 0.2.
+/// describe batch. 33 at 100 ENIs (0.33 per ENI; measured 0.18–0.21). At 2,000 ENIs the rule
+/// would give 0.25, the target is 0.2, and the bench measures 0.31: at 1,000 nodes the
+/// DescribeInstances batches are smaller (docs/benchmarks.md).
 fn rollout_describe_bound(enis: u64, concurrency: u64) -> u64 {
     5 + 4 * enis.div_ceil(concurrency)
 }
