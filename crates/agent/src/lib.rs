@@ -17,6 +17,8 @@ pub mod atomic_file;
 pub mod dpdk;
 pub mod links;
 pub mod metrics;
+#[cfg(feature = "netns")]
+pub mod netns;
 pub mod plan;
 pub mod run;
 pub mod sriov;

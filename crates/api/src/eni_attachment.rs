@@ -146,7 +146,21 @@ pub struct SriovSpec {
 
 /// Where an ENIAttachment is in its life. Every phase is a line of the lifecycle:
 /// Pending → Creating → Attaching → Attached → (agent) Ready → Detaching → Deleting → gone.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, JsonSchema, Default)]
+/// Ordered as the lifecycle runs.
+#[derive(
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    JsonSchema,
+    Default,
+)]
 pub enum Phase {
     /// Accepted; nothing exists in EC2 yet.
     #[default]

@@ -25,11 +25,20 @@ pub struct LogArgs {
 impl LogArgs {
     /// Installs the global subscriber; logs go to stderr so stdout stays for command output.
     pub fn init(&self) -> anyhow::Result<()> {
+        self.init_to(std::io::stderr, true)
+    }
+
+    /// Installs the global subscriber writing to `writer` (e.g. a file: `ansi` false).
+    pub fn init_to<W>(&self, writer: W, ansi: bool) -> anyhow::Result<()>
+    where
+        W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+    {
         let filter = EnvFilter::try_new(&self.log)
             .map_err(|e| anyhow::anyhow!("--log {:?} is not a valid filter: {e}", self.log))?;
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr);
+            .with_writer(writer)
+            .with_ansi(ansi);
         let result = match self.log_format {
             LogFormat::Text => builder.try_init(),
             LogFormat::Json => builder.json().try_init(),

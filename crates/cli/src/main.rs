@@ -30,19 +30,27 @@ enum Command {
     /// Print the NodeENI and ENIAttachment CustomResourceDefinitions as YAML (or write them to a
     /// directory, one file each).
     Crd(commands::crd::CrdArgs),
-    /// Run the embedded default: a Kubernetes API server double with the CRDs, simulated nodes
-    /// and a sample NodeENI, all in-process on 127.0.0.1, with a kubeconfig for kubectl.
+    /// Run the whole system in one process, with no AWS account and no cluster: a Kubernetes
+    /// API server double, an EC2 simulator, simulated nodes, the controller, a sample NodeENI
+    /// and (as root) one agent per node in its own network namespace. Prints a kubeconfig for
+    /// kubectl; Ctrl-C deletes every NodeENI and reports any ENI left behind.
+    #[cfg(feature = "sandbox")]
     Sandbox(commands::sandbox::SandboxArgs),
+    /// Print the version, the Git commit it was built from and the API versions it serves.
+    Version(commands::version::VersionArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd(args) => commands::crd::run(&args),
-        Command::Sandbox(args) => {
-            cli.logging.init()?;
-            runtime()?.block_on(commands::sandbox::run(&args, shutdown::signal()))
-        }
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(args) => runtime()?.block_on(commands::sandbox::run(
+            &args,
+            &cli.logging,
+            shutdown::signal(),
+        )),
+        Command::Version(args) => commands::version::run(&args),
         Command::Controller(args) => {
             cli.logging.init()?;
             runtime()?.block_on(commands::controller::run(args, shutdown::signal()))

@@ -1,73 +1,112 @@
-//! `multi-eni sandbox` as a user meets it: the real binary starts, prints a kubeconfig, and
-//! `kubectl` (1.32, from the image or Debian's kubernetes-client) can apply the users' manifests,
-//! sees printer columns, and is refused malformed manifests with the API server's own message.
+//! `multi-eni sandbox` as a user meets it: the real binary runs the whole system — API double,
+//! EC2 simulator, controller and (as root) one agent per node in its own network namespace —
+//! converges the sample NodeENI, prints a kubeconfig that `kubectl` (from the image) uses to
+//! label nodes and delete NodeENIs while ENIs follow, survives injected EC2 faults, says why
+//! attachments stop at Attached without root, and on Ctrl-C deletes everything and reports the
+//! ENIs left behind (none). The API itself behaves like a cluster's: manifests apply, printer
+//! columns show, malformed manifests are refused with the API server's own message.
+//! CI runs as root; the non-root case drops to `nobody` with setpriv(1).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+/// How long a step may take before the test fails (the sandbox converges in seconds).
+const DEADLINE: Duration = Duration::from_secs(90);
 
 struct Sandbox {
     child: Child,
     kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
+    lines: mpsc::Receiver<String>,
+    /// Every stdout line so far (for failure messages and assertions).
+    seen: Vec<String>,
+    dir: tempfile::TempDir,
 }
 
 impl Sandbox {
-    fn start(extra: &[&str]) -> Sandbox {
+    /// Starts `multi-eni sandbox <extra>` (prefixed by `wrap`, e.g. setpriv) and waits for its
+    /// kubeconfig line, which it prints once the system has converged.
+    fn start_as(wrap: &[&str], extra: &[&str]) -> Sandbox {
         let dir = tempfile::tempdir().expect("temp dir");
+        // Writable by whoever the sandbox runs as (the non-root case drops to nobody).
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod");
         let kubeconfig = dir.path().join("kubeconfig");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_multi-eni"))
+        let bin = env!("CARGO_BIN_EXE_multi-eni");
+        let (program, mut args) = match wrap.split_first() {
+            Some((p, rest)) => (*p, rest.to_vec()),
+            None => (bin, Vec::new()),
+        };
+        if !wrap.is_empty() {
+            args.push(bin);
+        }
+        let mut child = Command::new(program)
+            .args(args)
             .arg("sandbox")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
+            .arg("--dir")
+            .arg(dir.path())
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("multi-eni sandbox starts");
         let stdout = child.stdout.take().expect("stdout piped");
-        let (tx, rx) = mpsc::channel();
+        let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        // Ready when it prints the kubeconfig line (after the CRDs and objects exist).
-        let mut seen = Vec::new();
+        let mut sandbox = Sandbox {
+            child,
+            kubeconfig,
+            lines,
+            seen: Vec::new(),
+            dir,
+        };
+        // The last line it prints once started (and, unless API-only, converged).
+        sandbox.wait_for_line(|l| {
+            l.starts_with("Changes show below") || l.starts_with("Serving the API only")
+        });
+        let want = format!("kubeconfig:  {}", sandbox.kubeconfig.display());
+        assert!(sandbox.seen.contains(&want), "{:#?}", sandbox.seen);
+        sandbox
+    }
+
+    fn start(extra: &[&str]) -> Sandbox {
+        Sandbox::start_as(&[], extra)
+    }
+
+    /// Reads stdout until a line matches; fails with everything seen after [`DEADLINE`].
+    fn wait_for_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + DEADLINE;
         loop {
-            match rx.recv_timeout(STARTUP_DEADLINE) {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    let done = line.starts_with("kubeconfig: ");
-                    seen.push(line);
-                    if done {
-                        break;
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
                     }
                 }
-                Err(_) => {
-                    let _ = child.kill();
+                Err(e) => {
+                    let _ = self.child.kill();
                     panic!(
-                        "sandbox did not print its kubeconfig within {STARTUP_DEADLINE:?}; output: {seen:#?}"
+                        "no such line from the sandbox ({e}); output: {:#?}",
+                        self.seen
                     );
                 }
             }
-        }
-        assert!(
-            seen.iter()
-                .any(|l| l == &format!("kubeconfig: {}", kubeconfig.display())),
-            "{seen:#?}"
-        );
-        // Drain the rest in the background so the child never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        Sandbox {
-            child,
-            kubeconfig,
-            _dir: dir,
         }
     }
 
@@ -76,7 +115,7 @@ impl Sandbox {
             .env("KUBECONFIG", &self.kubeconfig)
             .args(args)
             .output()
-            .expect("kubectl runs (install kubernetes-client: bash scripts/install-test-deps.sh)")
+            .expect("kubectl runs (it is on the CI image; Debian: kubernetes-client)")
     }
 
     fn kubectl_ok(&self, args: &[&str]) -> String {
@@ -89,17 +128,147 @@ impl Sandbox {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Stops the sandbox the way Kubernetes or a terminal would (SIGTERM) and expects a clean exit.
-    fn stop(mut self) {
+    /// `kubectl wait` for a condition on an object (kubectl watches; no polling here).
+    fn kubectl_wait(&self, object: &str, condition: &str) {
+        let timeout = format!("--timeout={}s", DEADLINE.as_secs());
+        self.kubectl_ok(&["wait", object, condition, &timeout]);
+    }
+
+    fn signal(&self, sig: &str) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([sig, &pid])
             .status()
             .expect("kill runs");
         assert!(status.success());
-        let exit = self.child.wait().expect("sandbox exits");
-        assert!(exit.success(), "sandbox exited with {exit}");
     }
+
+    /// Stops it as a terminal would (Ctrl-C = SIGINT); expects the teardown to report no ENI
+    /// left behind and a clean exit. Returns the whole output.
+    fn stop(mut self) -> Vec<String> {
+        self.signal("-INT");
+        self.wait_for_line(|l| l.starts_with("==> stopped:"));
+        let exit = self.child.wait().expect("sandbox exits");
+        assert!(
+            exit.success(),
+            "sandbox exited with {exit}: {:#?}",
+            self.seen
+        );
+        assert!(
+            self.seen
+                .iter()
+                .any(|l| l == "==> stopped: 0 ENIs left behind"),
+            "{:#?}",
+            self.seen
+        );
+        let log = self.dir.path().join("sandbox.log");
+        assert!(log.exists(), "the logs go to {}", log.display());
+        std::mem::take(&mut self.seen)
+    }
+}
+
+impl Drop for Sandbox {
+    /// A failed test must not leave the sandbox running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The phases of every ENIAttachment, sorted.
+fn phases(sandbox: &Sandbox) -> Vec<String> {
+    let out = sandbox.kubectl_ok(&["get", "enia", "-o", "jsonpath={.items[*].status.phase}"]);
+    let mut phases: Vec<String> = out.split_whitespace().map(str::to_owned).collect();
+    phases.sort();
+    phases
+}
+
+#[test]
+fn as_root_agents_make_every_eni_ready_and_enis_follow_labels_and_deletion() {
+    let mut sandbox = Sandbox::start(&["--agents", "on"]);
+    assert!(
+        sandbox.seen.iter().any(|l| l.starts_with("Converged in")
+            && l.contains("2 ENIs for 1 NodeENIs")
+            && l.contains("(Ready)")),
+        "{:#?}",
+        sandbox.seen
+    );
+    assert_eq!(phases(&sandbox), ["Ready", "Ready"]);
+    // The agent found the link carrying each ENI's MAC in its node's namespace (device index 1
+    // is ens6 on a Nitro instance), set it up with the NodeENI's MTU, and said so.
+    let ifaces = sandbox.kubectl_ok(&[
+        "get",
+        "enia",
+        "-o",
+        "jsonpath={range .items[*]}{.status.interface.interfaceName}/{.status.interface.mtu}/{.status.interface.up} {end}",
+    ]);
+    assert_eq!(
+        ifaces.split_whitespace().collect::<Vec<_>>(),
+        ["ens6/9001/true"; 2],
+        "{ifaces}"
+    );
+
+    sandbox.kubectl_ok(&["label", "node", "sandbox-node-3", "ng=multi-eni"]);
+    sandbox.kubectl_wait(
+        "nodeeni/sample-multus",
+        "--for=jsonpath={.status.readyCount}=3",
+    );
+    sandbox.wait_for_line(|l| l.contains("desired 3 attached 3 ready 3"));
+    assert_eq!(phases(&sandbox), ["Ready", "Ready", "Ready"]);
+
+    sandbox.kubectl_ok(&["delete", "nodeeni", "sample-multus", "--wait=false"]);
+    sandbox.kubectl_wait("nodeeni/sample-multus", "--for=delete");
+    assert_eq!(phases(&sandbox), Vec::<String>::new());
+    sandbox.wait_for_line(|l| l.ends_with("no NodeENIs"));
+    sandbox.stop();
+}
+
+#[test]
+fn without_root_attachments_stop_at_attached_and_it_says_why() {
+    let sandbox = Sandbox::start_as(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ],
+        &[],
+    );
+    let out = sandbox.seen.join("\n");
+    assert!(out.contains("no node agents (not running as root"), "{out}");
+    assert!(
+        out.contains("Converged in") && out.contains("(Attached; no agents, so not Ready)"),
+        "{out}"
+    );
+    assert!(out.contains("run as root to see them Ready"), "{out}");
+    assert_eq!(phases(&sandbox), ["Attached", "Attached"]);
+    sandbox.stop();
+}
+
+#[test]
+fn injected_throttling_and_lost_responses_are_survived_without_a_leak() {
+    let sandbox = Sandbox::start(&[
+        "--agents",
+        "off",
+        "--nodes",
+        "6",
+        "--throttle-rate",
+        "0.2",
+        "--lost-response-rate",
+        "0.1",
+        "--seed",
+        "7",
+    ]);
+    let out = sandbox.seen.join("\n");
+    assert!(
+        out.contains("20% of calls throttled, 10% of responses lost"),
+        "{out}"
+    );
+    assert!(out.contains("5 ENIs for 1 NodeENIs"), "{out}");
+    assert_eq!(phases(&sandbox), ["Attached"; 5]);
+    sandbox.stop();
 }
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
@@ -117,7 +286,7 @@ fn fixtures(kind: &str) -> Vec<PathBuf> {
 
 #[test]
 fn sandbox_serves_nodes_and_the_sample_and_kubectl_applies_and_refuses_like_a_cluster() {
-    let sandbox = Sandbox::start(&["--nodes", "3"]);
+    let sandbox = Sandbox::start(&["--nodes", "3", "--agents", "off"]);
 
     let nodes = sandbox.kubectl_ok(&["get", "nodes", "-l", "ng=multi-eni", "-o", "name"]);
     assert_eq!(nodes.lines().count(), 2, "{nodes}");

@@ -2,4 +2,6 @@
 
 pub mod controller;
 pub mod crd;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod version;

@@ -230,8 +230,13 @@ fn log_result<K, E: std::fmt::Display, Q: std::fmt::Display>(
 {
     match r {
         Ok((obj, _)) => debug!(kind, name = %obj.name, "reconciled"),
+        // The error policies log failures with their class; a deleted object's queued
+        // reconcile finds nothing to do.
         Err(controller::Error::ReconcilerFailed(e, obj)) => {
-            warn!(kind, name = %obj.name, error = %e, "reconcile failed");
+            debug!(kind, name = %obj.name, error = %e, "reconcile failed");
+        }
+        Err(controller::Error::ObjectNotFound(obj)) => {
+            debug!(kind, name = %obj.name, "gone before its reconcile");
         }
         Err(e) => warn!(kind, error = %e, "controller error"),
     }

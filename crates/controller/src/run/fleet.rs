@@ -32,6 +32,7 @@ use tracing::{debug, info, warn};
 use super::context::Context;
 use super::error::Error;
 use super::vpc::VpcCache;
+use crate::plan::ErrorClass;
 use crate::plan::{
     self, FinalizerStep, FleetInput, GroupLookup, InstanceFacts, InstanceLookup, NodeFacts, Plan,
     Problem, ProblemKey, Severity, SubnetLookup,
@@ -89,7 +90,12 @@ pub async fn reconcile(ne: Arc<NodeEni>, ctx: Arc<Context>) -> Result<Action, Er
 /// After a failed reconcile: look again once the error's class says it may have passed (the
 /// controller adds its per-key backoff).
 pub fn error_policy(ne: Arc<NodeEni>, err: &Error, ctx: Arc<Context>) -> Action {
-    warn!(nodeeni = %ne.name_any(), error = %err, "NodeENI reconcile failed");
+    if err.class() == ErrorClass::Conflict {
+        // Written from a cache a moment stale: the watch brings the new version, then redo.
+        debug!(nodeeni = %ne.name_any(), error = %err, "NodeENI changed meanwhile; redoing");
+    } else {
+        warn!(nodeeni = %ne.name_any(), error = %err, "NodeENI reconcile failed");
+    }
     Action::requeue(err.requeue_after().min(ctx.config.max_retry_delay))
 }
 
