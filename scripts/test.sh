@@ -13,5 +13,8 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> cargo check: the production binary (no sandbox, as the Dockerfile builds it)"
+cargo check -p multi-eni --no-default-features --locked
+
 echo "==> cargo test"
 cargo test --workspace --locked

@@ -74,3 +74,40 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every flag of every subcommand can be set from the environment, and `--help` says which
+    /// variable (clap prints `[env: …]` and `[default: …]` from these).
+    #[test]
+    fn every_flag_has_an_env_var_and_says_so() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for sub in cli.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_positional() {
+                    continue;
+                }
+                // The agent also reads the two variables Kubernetes tooling knows.
+                match arg.get_env() {
+                    Some(env)
+                        if env.to_string_lossy().starts_with("MULTI_ENI_")
+                            || env == "NODE_NAME"
+                            || env == "KUBECONFIG" => {}
+                    _ => missing.push(format!("{} --{id}", sub.get_name())),
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{} --{id} has no help", sub.get_name()));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "flags without a MULTI_ENI_* variable or help: {missing:#?}"
+        );
+    }
+}

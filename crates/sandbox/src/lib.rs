@@ -29,7 +29,7 @@ pub const CLUSTER: &str = "sandbox";
 pub struct Args {
     /// Serve only the Kubernetes API double with the CRDs registered: no EC2 simulator, nodes,
     /// controller or sample. Point kubectl or any client at it.
-    #[arg(long)]
+    #[arg(long, env = "MULTI_ENI_SANDBOX_APISERVER_ONLY")]
     pub apiserver_only: bool,
 
     /// Port for the API double on 127.0.0.1; 0 picks a free one.
@@ -74,7 +74,7 @@ pub struct Args {
     pub metrics_address: Option<SocketAddr>,
 
     /// Do not apply the sample NodeENI (deploy/samples/nodeeni.yaml).
-    #[arg(long)]
+    #[arg(long, env = "MULTI_ENI_SANDBOX_NO_SAMPLE")]
     pub no_sample: bool,
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 #[derive(Debug, clap::Args)]
 pub struct CrdArgs {
     /// Write each CRD to DIR/<name>.yaml instead of printing both to stdout.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "MULTI_ENI_CRD_OUTPUT_DIR", value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 }
 

@@ -16,7 +16,7 @@ pub enum VersionFormat {
 #[derive(Debug, clap::Args)]
 pub struct VersionArgs {
     /// Output format.
-    #[arg(long, short, value_enum, default_value_t = VersionFormat::Text)]
+    #[arg(long, short, env = "MULTI_ENI_VERSION_OUTPUT", value_enum, default_value_t = VersionFormat::Text)]
     pub output: VersionFormat,
 }
 

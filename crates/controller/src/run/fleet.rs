@@ -49,6 +49,15 @@ const EVENT_ACTION: &str = "Reconcile";
 /// bring the change first; this is the floor.
 const SOON: Duration = Duration::from_secs(10);
 
+/// How soon a deleted NodeENI looks again at its ENIAttachments. The wake-up for an
+/// attachment's deletion comes from the controller's own watch, which may run ahead of the cache
+/// the reconcile reads (`Context::stores`); then only this recheck sees it gone. It reads the
+/// cache only, so the state machine's poll interval costs nothing (the chaos campaign measured
+/// ~10 s finalizer waits with [`SOON`] here: docs/reliability.md).
+fn deletion_recheck(ctx: &Context) -> Duration {
+    ctx.config.lifecycle.poll.min(SOON)
+}
+
 /// What the NodeENI reconciler remembers between reconciles (it lives in the [`Context`]).
 #[derive(Debug, Default)]
 pub struct FleetMemory {
@@ -120,11 +129,11 @@ async fn reconcile_one(ne: &NodeEni, ctx: &Context) -> Result<Action, Error> {
         FinalizerStep::DeleteAttachments(names) => {
             info!(nodeeni = %name, count = names.len(), "NodeENI deleted: deleting its ENIAttachments");
             delete_attachments(ctx, &existing, &names).await?;
-            return Ok(Action::requeue(SOON));
+            return Ok(Action::requeue(deletion_recheck(ctx)));
         }
         FinalizerStep::WaitForAttachments { remaining } => {
             debug!(nodeeni = %name, remaining, "waiting for ENIAttachments to go");
-            return Ok(Action::requeue(SOON));
+            return Ok(Action::requeue(deletion_recheck(ctx)));
         }
         FinalizerStep::Remove(ours) => {
             let rest: Vec<String> = ne
