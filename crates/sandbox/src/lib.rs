@@ -45,6 +45,11 @@ pub struct Args {
     #[arg(long, env = "MULTI_ENI_SANDBOX_NODES", default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=500))]
     pub nodes: u16,
 
+    /// Subnets per zone the sample NodeENI lists (1–3): each matching node gets one ENI per
+    /// subnet in its zone, at device indexes 1, 2, 3.
+    #[arg(long, env = "MULTI_ENI_SANDBOX_SUBNETS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(world::MAX_SUBNETS_PER_ZONE)))]
+    pub subnets: u8,
+
     /// EC2 seconds per real second: 10 makes a 2 s attach take 0.2 s and refills EC2's token
     /// buckets ten times faster. 1 is real time.
     #[arg(long, env = "MULTI_ENI_SANDBOX_TIME_SCALE", default_value_t = 10.0, value_parser = positive)]

@@ -98,7 +98,7 @@ fn controller_config() -> ControllerConfig {
         },
         resync_period: Duration::from_secs(30),
         gc_cooldown: Duration::from_secs(10),
-        max_retry_delay: Duration::from_secs(5),
+        max_retry_delay: Duration::from_secs(2),
         ..ControllerConfig::default()
     }
 }
@@ -172,8 +172,12 @@ impl Sandbox {
         sandbox.start_controller(args.metrics_address).await?;
         if !args.no_sample {
             say("applying the sample NodeENI (deploy/samples/nodeeni.yaml)");
-            let sample: NodeEni = serde_yaml::from_str(SAMPLE_NODEENI)
+            let mut sample: NodeEni = serde_yaml::from_str(SAMPLE_NODEENI)
                 .context("parsing the embedded sample NodeENI")?;
+            sample.spec.subnet_ids = world::sample_subnets(args.subnets)
+                .into_iter()
+                .map(|(id, ..)| id)
+                .collect();
             Api::<NodeEni>::all(sandbox.client.clone())
                 .create(&PostParams::default(), &sample)
                 .await
@@ -189,9 +193,11 @@ impl Sandbox {
     async fn start_ec2_and_nodes(&mut self, args: &Args) -> anyhow::Result<()> {
         let sim = Arc::new(Ec2Sim::new(sim_config(args)));
         inject_faults(&sim, args);
-        self.nodes = world::build(&sim, args.nodes).context("building the simulated VPC")?;
+        self.nodes =
+            world::build(&sim, args.nodes, args.subnets).context("building the simulated VPC")?;
         say(&format!(
-            "EC2 simulator: a VPC with subnets in {} and {}, {} instances, EC2 time ×{}{}",
+            "EC2 simulator: a VPC with {} sample subnets in each of {} and {}, {} instances, EC2 time ×{}{}",
+            args.subnets,
             world::ZONES[0],
             world::ZONES[1],
             self.nodes.len(),

@@ -87,15 +87,53 @@ pub struct SimNode {
     pub selected: bool,
 }
 
-/// Builds the VPC, subnets, groups and `nodes` instances in `sim`. Nodes alternate between the
-/// zones; all but the last carry the selector label (so there is one to label by hand), except
-/// a single node, which carries it.
-pub fn build(sim: &Arc<Ec2Sim>, nodes: u16) -> Result<Vec<SimNode>, SetupError> {
+/// The most subnets per zone the sample may use: the nodes take four interfaces, the primary
+/// is at device index 0 and the sample starts at 1.
+pub const MAX_SUBNETS_PER_ZONE: u8 = 3;
+
+/// The sample's subnets, `per_zone` in each zone: `sandbox-a` and `sandbox-b` first (the IDs
+/// `deploy/samples/nodeeni.yaml` names), then `sandbox-a-2`, `sandbox-b-2`, … as (ID, name,
+/// zone, CIDR).
+pub fn sample_subnets(per_zone: u8) -> Vec<(String, String, &'static str, String)> {
+    let mut subnets = Vec::new();
+    for k in 1..=per_zone.clamp(1, MAX_SUBNETS_PER_ZONE) {
+        for (z, zone) in ZONES.iter().enumerate() {
+            let letter = if z == 0 { "a" } else { "b" };
+            let (id, name) = if k == 1 {
+                (SUBNETS[z].0.to_string(), SUBNETS[z].1.to_string())
+            } else {
+                (
+                    format!("subnet-0{letter}{:015x}", 0x100 + u32::from(k)),
+                    format!("sandbox-{letter}-{k}"),
+                )
+            };
+            let cidr = format!("10.0.{}.0/24", 100 + 10 * u32::from(k) + z as u32);
+            subnets.push((id, name, *zone, cidr));
+        }
+    }
+    subnets
+}
+
+/// Builds the VPC, subnets (`subnets_per_zone` for the sample in each zone, and the Go
+/// samples'), groups and `nodes` instances in `sim`. Nodes alternate between the zones; all but
+/// the last carry the selector label (so there is one to label by hand), except a single node,
+/// which carries it.
+pub fn build(
+    sim: &Arc<Ec2Sim>,
+    nodes: u16,
+    subnets_per_zone: u8,
+) -> Result<Vec<SimNode>, SetupError> {
     let vpc = sim.add_vpc("10.0.0.0/16")?;
-    for SubnetDef(id, name, zone, cidr) in SUBNETS {
+    let named = |name: &str| {
         let mut tags = Tags::new();
         tags.insert("Name".into(), name.into());
-        sim.add_subnet_as(Some(id), &vpc, zone, cidr, tags)?;
+        tags
+    };
+    for (id, name, zone, cidr) in sample_subnets(subnets_per_zone) {
+        sim.add_subnet_as(Some(&id), &vpc, zone, &cidr, named(&name))?;
+    }
+    for SubnetDef(id, name, zone, cidr) in &SUBNETS[2..] {
+        sim.add_subnet_as(Some(id), &vpc, zone, cidr, named(name))?;
     }
     for (id, name) in GROUPS {
         sim.add_security_group_as(Some(id), &vpc, name)?;
@@ -152,7 +190,7 @@ mod tests {
     #[test]
     fn nodes_alternate_zones_and_all_but_the_last_are_selected() {
         let sim = Arc::new(Ec2Sim::new(SimConfig::instant()));
-        let nodes = build(&sim, 3).expect("world");
+        let nodes = build(&sim, 3, 1).expect("world");
         let zones: Vec<_> = nodes.iter().map(|n| n.zone.as_str()).collect();
         assert_eq!(zones, [ZONES[0], ZONES[1], ZONES[0]]);
         let selected: Vec<_> = nodes.iter().map(|n| n.selected).collect();
@@ -162,17 +200,27 @@ mod tests {
             assert_eq!(inst.instance_type, n.instance_type);
             assert_eq!(inst.availability_zone, n.zone);
         }
-        let one = build(&Arc::new(Ec2Sim::new(SimConfig::instant())), 1).expect("world");
+        let one = build(&Arc::new(Ec2Sim::new(SimConfig::instant())), 1, 1).expect("world");
         assert!(one[0].selected, "a single node is selected");
     }
 
     #[test]
     fn the_samples_ids_exist() {
         let sim = Arc::new(Ec2Sim::new(SimConfig::instant()));
-        build(&sim, 0).expect("world");
+        build(&sim, 0, MAX_SUBNETS_PER_ZONE).expect("world");
         for SubnetDef(id, _, zone, _) in SUBNETS {
             assert_eq!(sim.subnet(id).expect(id).availability_zone, zone);
         }
+        let extra = sample_subnets(MAX_SUBNETS_PER_ZONE);
+        assert_eq!(extra.len(), 6);
+        for (id, name, zone, _) in &extra {
+            let subnet = sim.subnet(id).expect(id);
+            assert_eq!(
+                (subnet.availability_zone.as_str(), subnet.tags.get("Name")),
+                (*zone, Some(name))
+            );
+        }
+        assert_eq!(sample_subnets(0).len(), 2, "at least one per zone");
         let sample = include_str!("../../../deploy/samples/nodeeni.yaml");
         for id in [
             "subnet-0a000000000000001",
