@@ -146,7 +146,7 @@ pub struct SriovSpec {
 
 /// Where an ENIAttachment is in its life. Every phase is a line of the lifecycle:
 /// Pending → Creating → Attaching → Attached → (agent) Ready → Detaching → Deleting → gone.
-/// Ordered as the lifecycle runs.
+// Ordered as the lifecycle runs (the sandbox shows phases in that order).
 #[derive(
     Serialize,
     Deserialize,
