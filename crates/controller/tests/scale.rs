@@ -10,7 +10,8 @@ use multi_eni_ec2::Op;
 use scale::Options;
 use scale::floor::{Floor, Term};
 use scale::meters::{parse_stat, requests_by_verb};
-use scale::report::{DESCRIBES, MUTATING};
+use scale::report::MUTATING;
+use scale::system::DESCRIBES;
 
 #[test]
 fn floor_is_the_slowest_bucket_on_the_path_plus_ec2s_delay() {

@@ -42,15 +42,6 @@ pub const MUTATING: [Op; 5] = [
     Op::DeleteNetworkInterface,
 ];
 
-/// The describe calls.
-pub const DESCRIBES: [Op; 5] = [
-    Op::DescribeNetworkInterfaces,
-    Op::DescribeInstances,
-    Op::DescribeInstanceTypes,
-    Op::DescribeSubnets,
-    Op::DescribeSecurityGroups,
-];
-
 /// Calls (requests received, throttled ones included) by action.
 pub type Calls = BTreeMap<Op, u64>;
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use multi_eni_ec2::Op;
 
 use super::plot::{Chart, Series};
+use super::system::DESCRIBES;
 use super::{Phase, Report};
 
 /// The mutating actions (create, attach, modify, detach, delete, tag).
@@ -17,14 +18,6 @@ pub const MUTATING: [Op; 6] = [
     Op::DetachNetworkInterface,
     Op::DeleteNetworkInterface,
     Op::CreateTags,
-];
-/// The describes.
-pub const DESCRIBES: [Op; 5] = [
-    Op::DescribeNetworkInterfaces,
-    Op::DescribeInstances,
-    Op::DescribeInstanceTypes,
-    Op::DescribeSubnets,
-    Op::DescribeSecurityGroups,
 ];
 
 /// EC2 seconds in an hour.

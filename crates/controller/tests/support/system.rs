@@ -57,6 +57,15 @@ pub const LEASE: &str = "multi-eni-controller";
 /// The Lease's namespace.
 pub const LEASE_NS: &str = "default";
 
+/// The describe actions: what the cost and scale reports count as describes.
+pub const DESCRIBES: [Op; 5] = [
+    Op::DescribeNetworkInterfaces,
+    Op::DescribeInstances,
+    Op::DescribeInstanceTypes,
+    Op::DescribeSubnets,
+    Op::DescribeSecurityGroups,
+];
+
 /// The controller's settings for system tests: quick polls and resyncs, short timeouts.
 pub fn config() -> ControllerConfig {
     ControllerConfig {
