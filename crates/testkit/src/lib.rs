@@ -12,7 +12,20 @@ const POLL: Duration = Duration::from_millis(10);
 /// `timeout` passes. The `Err` says what was seen instead, so a failure explains itself.
 ///
 /// Uses tokio's clock, so a test on paused time waits in virtual time.
-pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    match poll_until(timeout, check).await {
+        Ok(v) => v,
+        Err(last) => panic!("timed out after {timeout:?} waiting for {what}; last seen: {last}"),
+    }
+}
+
+/// [`wait_until`] that returns the last `Err` seen instead of panicking, for callers that count
+/// a timeout as a finding (the chaos campaign) rather than a failed test.
+pub async fn poll_until<T, F, Fut>(timeout: Duration, mut check: F) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
@@ -20,10 +33,8 @@ where
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match check().await {
-            Ok(v) => return v,
-            Err(last) if tokio::time::Instant::now() >= deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}; last seen: {last}")
-            }
+            Ok(v) => return Ok(v),
+            Err(last) if tokio::time::Instant::now() >= deadline => return Err(last),
             Err(_) => tokio::time::sleep(POLL).await,
         }
     }
@@ -71,6 +82,15 @@ mod tests {
             Err("still no".to_string())
         })
         .await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn poll_until_returns_the_last_thing_seen_after_the_deadline() {
+        let r = poll_until::<(), _, _>(Duration::from_secs(1), || async {
+            Err("still no".to_string())
+        })
+        .await;
+        assert_eq!(r, Err("still no".to_string()));
     }
 
     #[tokio::test(start_paused = true)]

@@ -399,22 +399,6 @@ fn event_kind(event: &Event) -> &'static str {
     }
 }
 
-/// Waits until `check` holds, or returns what it said last once `deadline` passes.
-async fn settles<F, Fut>(deadline: Duration, mut check: F) -> Result<(), String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        match check().await {
-            Ok(()) => return Ok(()),
-            Err(last) if tokio::time::Instant::now() >= end => return Err(last),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
 /// Which invariant a failed [`System::check`] broke.
 fn classify(err: &str, teardown: bool) -> Invariant {
     if err.starts_with("leaked ENI") {
@@ -519,7 +503,7 @@ async fn finish(
 ) -> Option<Violation> {
     let want = model.want();
     let from = Instant::now();
-    if let Err(e) = settles(settle, || s.check(&want)).await {
+    if let Err(e) = multi_eni_testkit::poll_until(settle, || s.check(&want)).await {
         return Some(Violation {
             invariant: classify(&e, false),
             detail: e,
@@ -530,7 +514,7 @@ async fn finish(
     for ne in model.node_enis.iter().filter(|n| n.exists) {
         s.w.delete_node_eni(&ne.name).await;
     }
-    if let Err(e) = settles(settle, || s.check(&[])).await {
+    if let Err(e) = multi_eni_testkit::poll_until(settle, || s.check(&[])).await {
         return Some(Violation {
             invariant: classify(&e, true),
             detail: e,
