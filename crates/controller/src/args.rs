@@ -28,8 +28,10 @@ pub struct Args {
     #[arg(long, env = "MULTI_ENI_VPC_ID", value_parser = parse_vpc_id)]
     pub vpc_id: Option<String>,
 
-    /// Reconciles running at once, per kind (NodeENI, ENIAttachment).
-    #[arg(long, env = "MULTI_ENI_CONCURRENCY", default_value_t = 16,
+    /// Reconciles running at once, per kind (NodeENI, ENIAttachment). Most of a reconcile is
+    /// spent waiting on EC2 (the API budget's rate limiter, a describe shared with others), so
+    /// this bounds how many ENIs progress at once more than it bounds work.
+    #[arg(long, env = "MULTI_ENI_CONCURRENCY", default_value_t = 64,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 
@@ -120,6 +122,7 @@ impl Args {
             resync_period: self.resync_period,
             gc_cooldown: self.gc_cooldown,
             max_retry_delay: self.max_retry_delay,
+            ..ControllerConfig::default()
         }
     }
 

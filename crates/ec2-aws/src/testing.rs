@@ -224,22 +224,40 @@ impl Ec2Setup {
 
     /// RunInstances of one `instance_type` in `subnet_id` ([`MOTO_AMI`]); the instance's id.
     pub async fn launch_instance(&self, subnet_id: &str, instance_type: &str) -> String {
+        let ids = self.launch_instances(subnet_id, instance_type, 1).await;
+        ids.into_iter().next().expect("instance id")
+    }
+
+    /// One RunInstances of `count` instances of `instance_type` in `subnet_id`; their ids.
+    pub async fn launch_instances(
+        &self,
+        subnet_id: &str,
+        instance_type: &str,
+        count: i32,
+    ) -> Vec<String> {
         let out = self
             .raw
             .run_instances()
             .image_id(MOTO_AMI)
             .instance_type(InstanceType::from(instance_type))
             .subnet_id(subnet_id)
-            .min_count(1)
-            .max_count(1)
+            .min_count(count)
+            .max_count(count)
             .send()
             .await
             .expect("moto RunInstances");
-        out.instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .expect("instance id")
-            .to_string()
+        let ids: Vec<String> = out
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            ids.len(),
+            usize::try_from(count).unwrap_or(0),
+            "moto RunInstances"
+        );
+        ids
     }
 
     /// StopInstances.

@@ -36,6 +36,13 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         }
     }
 
+    /// How long ago the entry for `key` was stored (expired or not); `None` when absent.
+    pub fn age(&self, key: &K, now: Instant) -> Option<Duration> {
+        self.entries
+            .get(key)
+            .map(|(_, stored)| now.saturating_duration_since(*stored))
+    }
+
     /// Stores `value`, restarting its TTL.
     pub fn insert(&mut self, key: K, value: V, now: Instant) {
         self.entries.insert(key, (value, now));
@@ -49,6 +56,13 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     /// Forgets every entry for which `forget` is true (e.g. every name that resolved to one ID).
     pub fn remove_where(&mut self, mut forget: impl FnMut(&K, &V) -> bool) {
         self.entries.retain(|k, (v, _)| !forget(k, v));
+    }
+
+    /// Changes stored values in place; their ages stay as they were.
+    pub fn update_all(&mut self, mut change: impl FnMut(&K, &mut V)) {
+        for (k, (v, _)) in &mut self.entries {
+            change(k, v);
+        }
     }
 
     /// Number of stored (possibly expired) entries.

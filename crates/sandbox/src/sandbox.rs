@@ -15,6 +15,7 @@ use multi_eni_api::keys::TAG_CLUSTER;
 use multi_eni_api::{EniAttachment, NodeEni};
 use multi_eni_controller::plan::LifecycleConfig;
 use multi_eni_controller::run::ControllerConfig;
+use multi_eni_controller::run::describe_batch::Pacing;
 use multi_eni_controller::run::metrics::Metrics;
 use multi_eni_controller::run::process::{self, Setup};
 use multi_eni_ec2::Op;
@@ -88,13 +89,24 @@ fn detail(what: &str) {
 }
 
 /// The controller's settings in the sandbox: the production defaults, with the resync, GC and
-/// retry waits shortened so changes show within seconds.
-fn controller_config() -> ControllerConfig {
+/// retry waits shortened so changes show within seconds, and the waits for EC2's eventual
+/// consistency in the simulator's time (`time_scale` EC2 seconds per real second).
+fn controller_config(time_scale: f64) -> ControllerConfig {
+    let l = LifecycleConfig::default();
+    let d = ControllerConfig::default();
+    let ec2 = |t: Duration| t.div_f64(time_scale.max(1.0));
     ControllerConfig {
         lifecycle: LifecycleConfig {
             cluster: CLUSTER.into(),
             poll: Duration::from_millis(500),
-            ..LifecycleConfig::default()
+            attach_after_create: ec2(l.attach_after_create),
+            // At least 2 s: the stored request time has one-second precision.
+            detach_resend_after: ec2(l.detach_resend_after).max(Duration::from_secs(2)),
+            ..l
+        },
+        describe_pacing: Pacing {
+            window: d.describe_pacing.window,
+            spacing: ec2(d.describe_pacing.spacing),
         },
         resync_period: Duration::from_secs(30),
         gc_cooldown: Duration::from_secs(10),
@@ -169,7 +181,9 @@ impl Sandbox {
         }
         sandbox.start_ec2_and_nodes(args).await?;
         sandbox.start_agents(args.agents).await?;
-        sandbox.start_controller(args.metrics_address).await?;
+        sandbox
+            .start_controller(args.metrics_address, args.time_scale)
+            .await?;
         if !args.no_sample {
             say("applying the sample NodeENI (deploy/samples/nodeeni.yaml)");
             let mut sample: NodeEni = serde_yaml::from_str(SAMPLE_NODEENI)
@@ -275,7 +289,11 @@ impl Sandbox {
         Ok(())
     }
 
-    async fn start_controller(&mut self, metrics: Option<SocketAddr>) -> anyhow::Result<()> {
+    async fn start_controller(
+        &mut self,
+        metrics: Option<SocketAddr>,
+        time_scale: f64,
+    ) -> anyhow::Result<()> {
         let sim = self
             .sim
             .clone()
@@ -293,7 +311,7 @@ impl Sandbox {
         let setup = Setup {
             client: self.client.clone(),
             ec2: sim,
-            config: controller_config(),
+            config: controller_config(time_scale),
             lease: None,
             metrics: Arc::new(Metrics::default()),
             probes,

@@ -42,16 +42,37 @@ impl ControllerProcess {
         cluster: &str,
         resync: &str,
     ) -> ControllerProcess {
+        let log = "multi_eni_controller=debug,info";
+        ControllerProcess::start_with(
+            dir,
+            name,
+            kubeconfig,
+            ec2_endpoint,
+            cluster,
+            resync,
+            log,
+            &[],
+        )
+    }
+
+    /// [`ControllerProcess::start`] with this `--log` filter and these extra controller flags.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_with(
+        dir: &Path,
+        name: &str,
+        kubeconfig: &Path,
+        ec2_endpoint: &str,
+        cluster: &str,
+        resync: &str,
+        log_filter: &str,
+        extra: &[&str],
+    ) -> ControllerProcess {
         let probes = free_address();
         let log = dir.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_multi-eni"))
-            .args([
-                "--log-format",
-                "json",
-                "--log",
-                "multi_eni_controller=debug,info",
-            ])
+            .args(["--log-format", "json", "--log", log_filter])
             .arg("controller")
+            .args(extra)
             .args(["--cluster-name", cluster])
             .args(["--ec2-endpoint", ec2_endpoint])
             .args(["--aws-region", "us-east-1"])
@@ -71,6 +92,11 @@ impl ControllerProcess {
             .spawn()
             .expect("start `multi-eni controller`");
         ControllerProcess { child, log, probes }
+    }
+
+    /// The process ID, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Everything it logged so far (JSON lines; a start-up error is the last, plain, line).

@@ -43,6 +43,15 @@ pub struct LifecycleConfig {
     pub visibility_grace: Duration,
     /// How soon to look again while EC2 finishes an attach or detach.
     pub poll: Duration,
+    /// How long after its create an ENI is first attached: a new ENI's ID reaches EC2's other
+    /// APIs a few seconds after the create returns, and an attach before that is refused as
+    /// `InvalidNetworkInterfaceID.NotFound` — a wasted mutating call and attach token. A
+    /// rollout paced by the attach bucket never waits for it (its creates run ahead).
+    pub attach_after_create: Duration,
+    /// How long after a detach request EC2 may still show the ENI attached before the request
+    /// counts as lost and is sent again: EC2's reads lag its writes by seconds, and each repeat
+    /// spends a token of the small detach bucket.
+    pub detach_resend_after: Duration,
 }
 
 impl Default for LifecycleConfig {
@@ -53,8 +62,35 @@ impl Default for LifecycleConfig {
             detach_timeout: Duration::from_secs(120),
             visibility_grace: Duration::from_secs(30),
             poll: Duration::from_secs(2),
+            attach_after_create: Duration::from_secs(3),
+            detach_resend_after: Duration::from_secs(30),
         }
     }
+}
+
+/// How much longer an attach of the ENI our create returned at `created_at` should wait for its
+/// ID to reach the attach API; `None`: attach now (old enough, or not created by this process —
+/// then a describe listed it long after its create).
+pub fn attach_wait(
+    created_at: Option<Timestamp>,
+    now: Timestamp,
+    cfg: &LifecycleConfig,
+) -> Option<Duration> {
+    cfg.attach_after_create
+        .checked_sub(age(created_at?, now))
+        .filter(|left| !left.is_zero())
+}
+
+/// Whether the ENI our create returned at `created_at` is still as the create showed it: until
+/// its attach is due (and a poll after, for the reconcile that sends it) nothing changes it but
+/// us, so there is nothing to describe.
+pub fn as_created(created_at: Option<Timestamp>, now: Timestamp, cfg: &LifecycleConfig) -> bool {
+    created_at.is_some_and(|t| age(t, now) < cfg.attach_after_create + cfg.poll)
+}
+
+fn age(since: Timestamp, now: Timestamp) -> Duration {
+    let ms = now.as_millisecond() - since.as_millisecond();
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 /// What a describe showed about one attachment's world.

@@ -647,9 +647,28 @@ fn lost_detach_is_repeated() {
     let mut w = attached_world();
     w.delete();
     let first = w.ec2_step();
-    w.now += 5; // EC2 still shows it attached: the call never arrived
+    let resend = i64::try_from(w.cfg.detach_resend_after.as_secs()).expect("small");
+    w.now += resend; // EC2 still shows it attached: the call never arrived
     assert_eq!(w.ec2_step(), first);
-    assert_eq!(w.status().detach_requested_at, Some(time(w.now - 5)));
+    assert_eq!(w.status().detach_requested_at, Some(time(w.now - resend)));
+}
+
+#[test]
+fn detach_shown_attached_by_a_lagging_read_is_not_sent_again() {
+    let mut w = attached_world();
+    w.delete();
+    w.ec2_step();
+    let resend = i64::try_from(w.cfg.detach_resend_after.as_secs()).expect("small");
+    for later in [0, 2, resend - 1] {
+        w.now += later;
+        // The describe lags behind the request: it still shows the ENI attached.
+        assert_eq!(
+            w.wait(),
+            WaitReason::Detaching,
+            "{later} s after the request"
+        );
+        w.now -= later;
+    }
 }
 
 #[test]
@@ -823,11 +842,14 @@ fn controller_dying_before_any_announced_call_still_converges_to_one_eni() {
                 calls: vec![],
                 ..w.clone_world()
             };
-            assert_eq!(
-                d.run_dying_before_call(j),
-                Step::DropFinalizer,
-                "k={k} j={j}"
-            );
+            let mut rest = d.run_dying_before_call(j);
+            if matches!(&rest, Step::Wait(w) if w.reason == WaitReason::Detaching) {
+                // The detach was announced but never sent: it goes again once EC2 has had
+                // time to show it done.
+                d.now += i64::try_from(d.cfg.detach_resend_after.as_secs()).expect("small");
+                rest = d.run();
+            }
+            assert_eq!(rest, Step::DropFinalizer, "k={k} j={j}");
             assert!(d.seen.enis.is_empty(), "k={k} j={j}: nothing leaked");
         }
     }
@@ -1011,4 +1033,46 @@ fn restart_between_recording_the_adoption_and_tagging_tags_it() {
     let go = w.seen.adoptable.take().expect("described");
     w.seen.enis.push(go);
     assert!(matches!(w.ec2_step(), Ec2Action::Tag { .. }));
+}
+
+#[test]
+fn an_attach_waits_out_a_new_enis_propagation_and_only_that() {
+    let cfg = LifecycleConfig::default();
+    let ms = |n: i64| Timestamp::from_millisecond(n).expect("valid time");
+    let created = 1_000_000;
+    let rows: [(Option<i64>, i64, Option<Duration>); 5] = [
+        // Created just now: the whole wait.
+        (Some(created), created, Some(cfg.attach_after_create)),
+        (
+            Some(created),
+            created + 1_200,
+            Some(cfg.attach_after_create - Duration::from_millis(1_200)),
+        ),
+        // Old enough.
+        (Some(created), created + 3_000, None),
+        (Some(created), created + 60_000, None),
+        // Not created by this process: a describe found it, long after its create.
+        (None, created, None),
+    ];
+    for (created_at, now, want) in rows {
+        assert_eq!(
+            attach_wait(created_at.map(ms), ms(now), &cfg),
+            want,
+            "created {created_at:?}, now {now}"
+        );
+    }
+    // As the create showed it (nothing to describe) until a poll after the attach is due.
+    let due = i64::try_from((cfg.attach_after_create + cfg.poll).as_millis()).expect("small");
+    for (created_at, now, want) in [
+        (Some(created), created, true),
+        (Some(created), created + due - 1, true),
+        (Some(created), created + due, false),
+        (None, created, false),
+    ] {
+        assert_eq!(
+            as_created(created_at.map(ms), ms(now), &cfg),
+            want,
+            "created {created_at:?}, now {now}"
+        );
+    }
 }

@@ -42,7 +42,7 @@ pub use gc::{Drift, DriftReason, GcDetach, GcInput, GcPlan, drift, gc};
 pub use lease::{LeaseStep, LeaseTiming, lease_step, released, still_leading};
 pub use lifecycle::{
     Ec2Action, InstanceSeen, InstanceView, LifecycleConfig, Observed, Step, Wait, WaitReason,
-    client_token, next_step,
+    as_created, attach_wait, client_token, next_step,
 };
 pub use lookups::{GroupLookup, SubnetLookup, Subnets};
 pub use nodes::{InstanceFacts, InstanceLookup, NodeFacts, ProviderId, parse_provider_id};

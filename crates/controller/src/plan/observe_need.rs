@@ -88,8 +88,9 @@ pub fn describe_need(
 /// What to keep of an ENI a describe returned, given what the index knew (`known`, last seen at
 /// `known_at`): the described one, unless it is behind what the index saw within `grace`. EC2's
 /// reads lag its writes: right after our attach a describe still shows the ENI free (believing it
-/// would attach again, which EC2 refuses and which costs a conflict's backoff), and right after
-/// our detach it still shows it attached (believing it would detach again every poll).
+/// would attach again, which EC2 refuses and which costs a conflict's backoff), right after
+/// our detach it still shows it attached (believing it would detach again every poll), and right
+/// after our modify it still shows the old attribute (believing it would modify again).
 pub fn take_described(
     known: Option<&NetworkInterface>,
     known_at: Option<Timestamp>,
@@ -107,8 +108,10 @@ pub fn take_described(
     }
     let (k, d) = (known.attachment.as_ref(), described.attachment.as_ref());
     let behind = match (k, d) {
-        // The same attachment, at an earlier stage than seen.
-        (Some(k), Some(d)) if k.attachment_id == d.attachment_id => rank(d) < rank(k),
+        // The same attachment, at an earlier stage than seen — or at the same stage, where the
+        // index holds what our own modify just changed (DeleteOnTermination, groups,
+        // description) and the describe may not show it yet.
+        (Some(k), Some(d)) if k.attachment_id == d.attachment_id => rank(d) <= rank(k),
         // An attach we saw begin, not listed yet.
         (Some(k), d) => {
             matches!(rank(k), 1 | 2) && d.is_none_or(|d| d.status == AttachmentStatus::Detached)
@@ -277,6 +280,10 @@ mod tests {
         let attached = on(AttachmentStatus::Attached);
         let detached = on(AttachmentStatus::Detached);
         let detaching = on(AttachmentStatus::Detaching);
+        let mut modified = attached.clone();
+        if let Some(a) = modified.attachment.as_mut() {
+            a.delete_on_termination = !a.delete_on_termination;
+        }
         let now = at(100_000);
         let recent = Some(at(95_000));
         let long_ago = Some(at(10_000));
@@ -341,6 +348,20 @@ mod tests {
             (
                 "detach proved long ago",
                 Some(&detaching),
+                long_ago,
+                &attached,
+                true,
+            ),
+            (
+                "modify proved, describe shows the old attribute",
+                Some(&modified),
+                recent,
+                &attached,
+                false,
+            ),
+            (
+                "modify proved long ago: believe EC2",
+                Some(&modified),
                 long_ago,
                 &attached,
                 true,

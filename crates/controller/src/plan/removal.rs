@@ -80,10 +80,12 @@ fn detaching(d: &mut Draft<'_>, eni: &NetworkInterface, a: &Ec2Attachment, gone:
         }
         return Then::wait(WaitReason::Detaching, poll);
     }
+    let lost = d.since(Some(&asked)) >= d.cfg.detach_resend_after;
     match a.status {
-        // Asked before, yet EC2 still shows it attached: the call was lost (or the controller
-        // stopped between recording and calling). Detach is safe to repeat.
-        AttachmentStatus::Attached | AttachmentStatus::Attaching => {
+        // Asked long enough ago, yet EC2 still shows it attached: the call was lost (or the
+        // controller stopped between recording and calling). Detach is safe to repeat. Sooner,
+        // a describe lagging behind the request shows the same thing.
+        AttachmentStatus::Attached | AttachmentStatus::Attaching if lost => {
             detach(eni, &a.attachment_id, false)
         }
         _ => Then::wait(WaitReason::Detaching, poll),

@@ -23,8 +23,8 @@ use super::error::Error;
 use super::executor::execute;
 use super::observe::observe;
 use crate::plan::{
-    Ec2Action, Ec2Outcome, ErrorClass, Observed, Step, Verdict, adoption_candidate, next_step,
-    on_error, verdict,
+    Ec2Action, Ec2Outcome, ErrorClass, Observed, Step, Verdict, adoption_candidate, attach_wait,
+    next_step, on_error, verdict,
 };
 
 /// Steps one reconcile takes at most before handing the object back to the queue (at once), so
@@ -131,10 +131,10 @@ async fn drive(ctx: &Context, mut att: EniAttachment) -> Result<Ended, Error> {
                 }));
             }
         };
-        if !visible(ctx, &action).await {
-            debug!(name = %att.name_any(), "waiting for EC2 to list the new ENI before attaching it");
+        if let Some(left) = settling(ctx, &action) {
+            debug!(name = %att.name_any(), "waiting for the new ENI's ID to reach EC2's attach API");
             return Ok(Ended::Done(Next {
-                requeue_after: Some(ctx.config.lifecycle.poll),
+                requeue_after: Some(left),
             }));
         }
         if let Some(failed) = act(ctx, &mut att, &mut seen, &action).await? {
@@ -147,29 +147,14 @@ async fn drive(ctx: &Context, mut att: EniAttachment) -> Result<Ended, Error> {
     }))
 }
 
-/// Describe, then attach: an ENI known only from its create's answer is attached once a describe
-/// lists it (a new ENI's ID takes a while to reach all of EC2, and an attach before that is
-/// refused as not found — a wasted mutating call each). The describe is the batched one, so the
-/// attaches of a rollout share it. `false`: not listed yet, look again after a poll.
-async fn visible(ctx: &Context, action: &Ec2Action) -> bool {
+/// An attach of an ENI this process created moments ago waits out the new ID's propagation
+/// ([`attach_wait`]) instead of being refused as not found. `Some`: how much longer.
+fn settling(ctx: &Context, action: &Ec2Action) -> Option<Duration> {
     let Ec2Action::Attach(req) = action else {
-        return true;
+        return None;
     };
-    let id = &req.network_interface_id;
-    if ctx.enis.is_listed(id) {
-        return true;
-    }
-    match ctx.describe.describe(vec![id.clone()]).await {
-        Ok(found) => {
-            let listed = found.iter().any(|e| &e.id == id);
-            if listed {
-                ctx.enis.mark_listed(id);
-            }
-            listed
-        }
-        // The attach itself will say what is wrong.
-        Err(_) => true,
-    }
+    let created = ctx.enis.created_at(&req.network_interface_id);
+    attach_wait(created, ctx.now(), &ctx.config.lifecycle)
 }
 
 /// Why the Go controller's ENI named on `att` is not adopted, when the state machine creates

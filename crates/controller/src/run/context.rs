@@ -14,7 +14,7 @@ use multi_eni_api::{EniAttachment, NodeEni};
 use multi_eni_ec2::{Ec2, LookupTtls, Lookups};
 
 use super::backoff::Backoff;
-use super::describe_batch::{DEFAULT_WINDOW, DescribeBatch};
+use super::describe_batch::{DescribeBatch, Pacing};
 use super::eni_index::EniIndex;
 use super::events::Events;
 use super::fleet::FleetMemory;
@@ -39,6 +39,14 @@ pub struct ControllerConfig {
     /// The longest wait before a failed reconcile is retried (its error class's delay plus the
     /// object's backoff, capped). The default caps nothing; tests shorten it.
     pub max_retry_delay: Duration,
+    /// How long what DescribeInstances showed is used before it is described again. An
+    /// instance's zone, type and interfaces change rarely and our own attaches are written into
+    /// the cache; an attach EC2 refuses for the instance's sake (an index someone else took, a
+    /// stopped or vanished instance) drops the entry. So a rollout describes its fleet about
+    /// once per this period, not once per attach.
+    pub instance_ttl: Duration,
+    /// How the reconciles' describes (ENIs by ID, instances) are batched into shared calls.
+    pub describe_pacing: Pacing,
 }
 
 impl Default for ControllerConfig {
@@ -46,10 +54,12 @@ impl Default for ControllerConfig {
         ControllerConfig {
             lifecycle: LifecycleConfig::default(),
             vpc_id: None,
-            concurrency: 16,
+            concurrency: 64,
             resync_period: Duration::from_secs(5 * 60),
             gc_cooldown: Duration::from_secs(10 * 60),
             max_retry_delay: Duration::from_secs(15 * 60),
+            instance_ttl: Duration::from_secs(5 * 60),
+            describe_pacing: Pacing::default(),
         }
     }
 }
@@ -151,8 +161,12 @@ impl Context {
     ) -> Context {
         Context {
             lookups: Lookups::new(ec2.clone(), LookupTtls::default()),
-            instances: Instances::new(ec2.clone(), Duration::from_secs(10)),
-            describe: DescribeBatch::new(ec2.clone(), DEFAULT_WINDOW),
+            instances: Instances::new(ec2.clone(), config.instance_ttl, config.describe_pacing),
+            describe: DescribeBatch::paced(
+                ec2.clone(),
+                config.describe_pacing.window,
+                config.describe_pacing.spacing,
+            ),
             events: Events::new(client.clone(), instance),
             client,
             ec2,

@@ -3,12 +3,15 @@
 //! by what the executor's own calls prove. Reconcilers read it instead of describing one ENI at a
 //! time, which is what keeps describes O(pages) rather than O(ENIs).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use multi_eni_api::keys::TAG_ATTACHMENT;
 use multi_eni_ec2::NetworkInterface;
 use parking_lot::RwLock;
+
+use crate::plan::take_described;
 
 /// ENIs by ID, with the time of the listing they came from.
 #[derive(Debug, Default)]
@@ -21,39 +24,76 @@ struct Inner {
     enis: BTreeMap<String, NetworkInterface>,
     /// When each entry was last shown (by a listing, a describe or a call's result).
     seen: BTreeMap<String, Timestamp>,
-    /// ENIs a describe has listed (not only a call's result): EC2 knows their IDs everywhere.
-    listed: BTreeSet<String>,
+    /// When our own create returned each ENI, while it is young: a new ENI's ID takes a while
+    /// to reach every EC2 API (see [`EniIndex::created_at`]).
+    created: BTreeMap<String, Timestamp>,
     listed_at: Option<Timestamp>,
 }
 
 impl EniIndex {
-    /// Replaces everything with a complete listing taken at `at`.
-    pub fn replace(&self, enis: Vec<NetworkInterface>, at: Timestamp) {
+    /// Replaces everything with a complete listing taken at `at` — except where the index saw
+    /// within `grace` what the listing may not show yet (EC2's reads lag its writes): an ENI
+    /// created moments ago, and whatever [`take_described`] keeps of a describe (our own
+    /// attach, detach or modify moments ago). Past the grace the listing wins: that is how a
+    /// change behind our back (an instance terminated, an ENI detached by hand) arrives.
+    pub fn replace(&self, enis: Vec<NetworkInterface>, at: Timestamp, grace: Duration) {
         let mut g = self.inner.write();
-        g.seen = enis.iter().map(|e| (e.id.clone(), at)).collect();
-        g.listed = enis.iter().map(|e| e.id.clone()).collect();
-        g.enis = enis.into_iter().map(|e| (e.id.clone(), e)).collect();
+        let recent = |t: &Timestamp| {
+            let age = at.as_millisecond().saturating_sub(t.as_millisecond());
+            u128::try_from(age).unwrap_or(u128::MAX) < grace.as_millis()
+        };
+        let mut next = BTreeMap::new();
+        let mut seen = BTreeMap::new();
+        for e in enis {
+            let known_at = g.seen.get(&e.id).copied();
+            match g.enis.get(&e.id) {
+                Some(known) if !take_described(Some(known), known_at, &e, at, grace) => {
+                    next.insert(e.id.clone(), known.clone());
+                    seen.extend(known_at.map(|t| (e.id.clone(), t)));
+                }
+                _ => {
+                    seen.insert(e.id.clone(), at);
+                    next.insert(e.id.clone(), e);
+                }
+            }
+        }
+        // Not listed, but shown to us moments ago (a create the listing does not show yet).
+        for (id, t) in &g.seen {
+            if !next.contains_key(id)
+                && recent(t)
+                && let Some(e) = g.enis.get(id)
+            {
+                next.insert(id.clone(), e.clone());
+                seen.insert(id.clone(), *t);
+            }
+        }
+        let created = std::mem::take(&mut g.created);
+        g.created = created
+            .into_iter()
+            .filter(|(id, _)| next.contains_key(id))
+            .collect();
+        g.enis = next;
+        g.seen = seen;
         g.listed_at = Some(at);
     }
 
-    /// Records what a describe listed about one ENI.
-    pub fn upsert_listed(&self, eni: NetworkInterface) {
-        self.inner.write().listed.insert(eni.id.clone());
+    /// Records an ENI our own create just returned, at `at`.
+    pub fn created(&self, eni: NetworkInterface, at: Timestamp) {
+        {
+            let mut g = self.inner.write();
+            // Only the young matter; a minute is far past any ID's propagation.
+            g.created
+                .retain(|_, t| at.as_millisecond().saturating_sub(t.as_millisecond()) < 60_000);
+            g.created.insert(eni.id.clone(), at);
+        }
         self.upsert(eni);
     }
 
-    /// Notes that a describe listed `id` (its content kept: the index knows better).
-    pub fn mark_listed(&self, id: &str) {
-        let mut g = self.inner.write();
-        if g.enis.contains_key(id) {
-            g.listed.insert(id.to_owned());
-        }
-    }
-
-    /// Whether a describe has listed `id`. A new ENI's ID takes a while to reach all of EC2:
-    /// an attach by an ID only the create's answer showed may be refused as not found.
-    pub fn is_listed(&self, id: &str) -> bool {
-        self.inner.read().listed.contains(id)
+    /// When our own create returned `id`; `None` when this process did not create it (or
+    /// the index forgot it). A new ENI's ID reaches EC2's other APIs a few seconds after the
+    /// create: an attach before that is refused as not found.
+    pub fn created_at(&self, id: &str) -> Option<Timestamp> {
+        self.inner.read().created.get(id).copied()
     }
 
     /// Records what a call or a targeted describe showed about one ENI.
@@ -68,7 +108,7 @@ impl EniIndex {
         let mut g = self.inner.write();
         g.enis.remove(id);
         g.seen.remove(id);
-        g.listed.remove(id);
+        g.created.remove(id);
     }
 
     /// When the entry for `id` was last shown, so a reconciler can tell whether it is fresher
@@ -104,5 +144,94 @@ impl EniIndex {
     /// When the last complete listing was taken; `None` before the first.
     pub fn listed_at(&self) -> Option<Timestamp> {
         self.inner.read().listed_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use multi_eni_ec2::{AttachmentStatus, EniAttachment, EniStatus, Tags};
+
+    fn eni(id: &str, attachment: Option<(AttachmentStatus, bool)>) -> NetworkInterface {
+        NetworkInterface {
+            id: id.into(),
+            subnet_id: "subnet-1".into(),
+            vpc_id: "vpc-1".into(),
+            availability_zone: "us-east-1a".into(),
+            mac_address: "02:00:00:00:00:0a".into(),
+            private_ip_address: None,
+            status: if attachment.is_some() {
+                EniStatus::InUse
+            } else {
+                EniStatus::Available
+            },
+            attachment: attachment.map(|(status, dot)| EniAttachment {
+                attachment_id: format!("{id}-attach"),
+                instance_id: Some("i-1".into()),
+                device_index: 1,
+                network_card_index: 0,
+                status,
+                delete_on_termination: dot,
+            }),
+            security_group_ids: vec![],
+            description: String::new(),
+            tags: Tags::new(),
+        }
+    }
+
+    fn ms(n: i64) -> Timestamp {
+        Timestamp::from_millisecond(n).expect("valid time")
+    }
+
+    /// A listing lags EC2's writes as a describe does: what our own calls showed moments ago
+    /// survives it where the listing cannot tell better; everything else is the listing's.
+    #[test]
+    fn a_listing_replaces_the_index_but_not_what_it_cannot_show_yet() {
+        let grace = Duration::from_secs(3);
+        let index = EniIndex::default();
+        let attached = Some((AttachmentStatus::Attached, true));
+        let before = Some((AttachmentStatus::Attached, false));
+        // Seen (our modify, our create) a moment before the listing…
+        index.upsert(eni("eni-modified", attached.clone()));
+        index.created(eni("eni-new", None), Timestamp::now());
+        index.upsert(eni("eni-detached-by-hand", attached));
+        // …and a listing that still shows the old attribute, not the new ENI, and the hand-made
+        // detach. Then one long after.
+        let now = Timestamp::now();
+        let listing = vec![
+            eni("eni-modified", before),
+            eni("eni-detached-by-hand", None),
+        ];
+        index.replace(listing.clone(), now, grace);
+        let dot = |id: &str| {
+            index
+                .get(id)
+                .and_then(|e| e.attachment)
+                .map(|a| a.delete_on_termination)
+        };
+        assert_eq!(dot("eni-modified"), Some(true), "our modify is kept");
+        assert!(index.get("eni-new").is_some(), "the new ENI is kept");
+        assert!(index.created_at("eni-new").is_some());
+        assert!(
+            index
+                .get("eni-detached-by-hand")
+                .is_some_and(|e| e.attachment.is_some()),
+            "within the grace a listing without the attachment may just lag our attach"
+        );
+        let later = ms(now.as_millisecond() + 10_000);
+        index.replace(listing, later, grace);
+        assert_eq!(
+            index.get("eni-detached-by-hand").map(|e| e.attachment),
+            Some(None),
+            "past it, a change behind our back is taken"
+        );
+        assert_eq!(
+            dot("eni-modified"),
+            Some(false),
+            "past the grace the listing wins"
+        );
+        assert!(index.get("eni-new").is_none(), "never listed: gone");
+        assert!(index.created_at("eni-new").is_none());
+        assert_eq!(index.listed_at(), Some(later));
     }
 }

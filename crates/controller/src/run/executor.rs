@@ -42,6 +42,13 @@ pub async fn execute(ctx: &Context, action: &Ec2Action) -> Result<Ec2Outcome, Ec
         // The cached free-address count was wrong: let the fleet see the real one.
         ctx.lookups.forget_subnet(&req.subnet_id);
     }
+    if let (Err(e), Ec2Action::Attach(req)) = (&result, action)
+        && instance_changed(&e.kind)
+    {
+        // The cached instance (used for up to the instance TTL) was wrong: its state or its
+        // interfaces changed behind us. The next look describes it.
+        ctx.instances.forget(&req.instance_id);
+    }
     result
 }
 
@@ -99,6 +106,17 @@ async fn call(ctx: &Context, action: &Ec2Action) -> Result<Ec2Outcome, Ec2Error>
     }
 }
 
+/// An attach refused for something about its instance the cache may have shown wrongly.
+fn instance_changed(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::NotFound(Resource::Instance)
+            | ErrorKind::IncorrectState
+            | ErrorKind::DeviceIndexInUse
+            | ErrorKind::AttachmentLimitExceeded
+    )
+}
+
 /// NotFound on a detach (the ENI or the attachment) or a delete: the goal is reached.
 fn already_done(action: &Ec2Action, e: &Ec2Error) -> bool {
     let gone = matches!(
@@ -127,7 +145,7 @@ fn refine(action: &Ec2Action, e: Ec2Error) -> Ec2Error {
 /// Writes what a successful call proves into the index, by the same fold the state machine uses.
 fn remember(ctx: &Context, action: &Ec2Action, outcome: &Ec2Outcome) {
     if let Ec2Outcome::Created(eni) = outcome {
-        ctx.enis.upsert(NetworkInterface::clone(eni));
+        ctx.enis.created(NetworkInterface::clone(eni), ctx.now());
         return;
     }
     let Some(id) = action.eni_id() else { return };

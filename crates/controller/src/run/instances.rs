@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use multi_eni_ec2::{Ec2, Ec2Error, Instance, InstanceInterface, TtlCache};
 
-use super::describe_batch::{Batch, DEFAULT_WINDOW};
+use super::describe_batch::{Batch, Pacing};
 
 /// What EC2 said about an instance: `None` when it does not know it.
 pub type Seen = Option<Instance>;
@@ -22,16 +22,44 @@ pub type Seen = Option<Instance>;
 #[derive(Debug)]
 pub struct Instances {
     batch: Batch<Instance>,
-    cache: Mutex<TtlCache<String, Seen>>,
+    ttl: Duration,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Debug)]
+struct Cache {
+    entries: TtlCache<String, Seen>,
+    /// When each instance was last asked for, while within a TTL: the ones refreshed ahead.
+    asked: BTreeMap<String, Instant>,
+}
+
+impl Cache {
+    /// The instances asked for within the TTL whose entries are missing or past half of it:
+    /// a describe that is made anyway refreshes them too, so a fleet's entries, filled by one
+    /// describe, are refreshed by one describe rather than expiring one by one.
+    fn due(&mut self, now: Instant, ttl: Duration) -> Vec<String> {
+        self.asked
+            .retain(|_, at| now.saturating_duration_since(*at) < ttl);
+        let entries = &self.entries;
+        self.asked
+            .keys()
+            .filter(|id| entries.age(id, now).is_none_or(|age| age >= ttl / 2))
+            .cloned()
+            .collect()
+    }
 }
 
 impl Instances {
-    /// Entries are fresh for `ttl`; a caller that needs fresher facts (picking a device index)
+    /// Entries are fresh for `ttl`; describes are batched as `pacing` says. A caller that needs fresher facts (picking a device index)
     /// [`Instances::forget`]s first.
-    pub fn new(ec2: Arc<dyn Ec2>, ttl: Duration) -> Instances {
+    pub fn new(ec2: Arc<dyn Ec2>, ttl: Duration, pacing: Pacing) -> Instances {
         Instances {
-            batch: Batch::new(ec2, DEFAULT_WINDOW),
-            cache: Mutex::new(TtlCache::new(ttl)),
+            batch: Batch::paced(ec2, pacing.window, pacing.spacing),
+            ttl,
+            cache: Mutex::new(Cache {
+                entries: TtlCache::new(ttl),
+                asked: BTreeMap::new(),
+            }),
         }
     }
 
@@ -41,10 +69,12 @@ impl Instances {
         let now = Instant::now();
         let mut out = BTreeMap::new();
         let mut missing = Vec::new();
+        let mut ahead = Vec::new();
         {
             let mut cache = self.cache.lock();
             for id in ids {
-                match cache.get(id, now) {
+                cache.asked.insert(id.clone(), now);
+                match cache.entries.get(id, now) {
                     Some(seen) => {
                         out.insert(id.clone(), seen);
                     }
@@ -52,25 +82,36 @@ impl Instances {
                     None => {}
                 }
             }
-        }
-        if !missing.is_empty() {
-            let mut found: BTreeMap<String, Instance> = self
-                .batch
-                .describe(missing.clone())
-                .await?
-                .into_iter()
-                .map(|i| (i.id.clone(), i))
-                .collect();
-            let mut cache = self.cache.lock();
-            for id in missing {
-                let seen = found.remove(&id);
-                // Absence is not cached: EC2's reads lag behind a launch, and a node waiting for
-                // its instance to be listed must see it at its next look, not a TTL later.
-                if seen.is_some() {
-                    cache.insert(id.clone(), seen.clone(), now);
-                }
-                out.insert(id, seen);
+            if !missing.is_empty() {
+                ahead = cache.due(now, self.ttl);
+                ahead.retain(|id| !missing.contains(id));
             }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let asked: Vec<String> = missing.iter().chain(&ahead).cloned().collect();
+        let mut found: BTreeMap<String, Instance> = self
+            .batch
+            .describe(asked)
+            .await?
+            .into_iter()
+            .map(|i| (i.id.clone(), i))
+            .collect();
+        let mut cache = self.cache.lock();
+        for id in ahead {
+            if let Some(i) = found.remove(&id) {
+                cache.entries.insert(id, Some(i), now);
+            }
+        }
+        for id in missing {
+            let seen = found.remove(&id);
+            // Absence is not cached: EC2's reads lag behind a launch, and a node waiting for
+            // its instance to be listed must see it at its next look, not a TTL later.
+            if seen.is_some() {
+                cache.entries.insert(id.clone(), seen.clone(), now);
+            }
+            out.insert(id, seen);
         }
         Ok(out)
     }
@@ -88,35 +129,39 @@ impl Instances {
         let now = Instant::now();
         let key = instance_id.to_string();
         let mut cache = self.cache.lock();
-        if let Some(Some(mut instance)) = cache.get(&key, now) {
+        if let Some(Some(mut instance)) = cache.entries.get(&key, now) {
             instance
                 .network_interfaces
                 .retain(|i| i.network_interface_id != interface.network_interface_id);
             instance.network_interfaces.push(interface);
-            cache.insert(key, Some(instance), now);
+            cache.entries.insert(key, Some(instance), now);
         }
     }
 
     /// The cached entry for `id` while fresh, without describing: `Some(None)` when EC2 did not
     /// know it, `None` when not cached.
     pub fn peek(&self, id: &str) -> Option<Seen> {
-        self.cache.lock().get(&id.to_string(), Instant::now())
+        self.cache
+            .lock()
+            .entries
+            .get(&id.to_string(), Instant::now())
     }
 
-    /// Forgets every cached instance that still shows ENI `id` (we just deleted it): the next
-    /// index choice there describes afresh instead of seeing the index held.
+    /// Takes ENI `id` (we just deleted it) off every cached instance that still shows it, so
+    /// the next index choice there sees the index free — without the describe a
+    /// [`Instances::forget`] would cost every delete of a teardown. The entries keep their age.
     pub fn record_deleted(&self, id: &str) {
-        self.cache.lock().remove_where(|_, seen| {
-            seen.as_ref().is_some_and(|i| {
-                i.network_interfaces
-                    .iter()
-                    .any(|n| n.network_interface_id == id)
-            })
+        self.cache.lock().entries.update_all(|_, seen| {
+            if let Some(instance) = seen {
+                instance
+                    .network_interfaces
+                    .retain(|n| n.network_interface_id != id);
+            }
         });
     }
 
     /// Drops an instance from the cache, so the next read describes it.
     pub fn forget(&self, id: &str) {
-        self.cache.lock().remove(&id.to_string());
+        self.cache.lock().entries.remove(&id.to_string());
     }
 }

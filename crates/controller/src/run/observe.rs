@@ -18,8 +18,8 @@ use multi_eni_ec2::{
 use super::context::Context;
 use super::error::Error;
 use crate::plan::{
-    DescribeNeed, InstanceSeen, InstanceView, Observed, adoption_candidate, describe_need,
-    take_described,
+    DescribeNeed, InstanceSeen, InstanceView, Observed, adoption_candidate, as_created,
+    describe_need, take_described,
 };
 
 /// The facts [`crate::plan::next_step`] needs for `att`.
@@ -27,11 +27,22 @@ pub async fn observe(ctx: &Context, att: &EniAttachment) -> Result<Observed, Err
     let uid = att.uid().unwrap_or_default();
     let recorded = att.status.as_ref().and_then(|s| s.eni_id.clone());
     let mut enis = ctx.enis.for_attachment(&uid, recorded.as_deref());
+    let now = ctx.now();
     let known: Vec<_> = enis
         .iter()
-        .map(|e| (e.id.clone(), ctx.enis.seen_at(&e.id)))
+        .map(|e| {
+            // An ENI our create returned moments ago stays as the create showed it until we
+            // attach it: nothing to describe while its ID propagates.
+            let young = as_created(ctx.enis.created_at(&e.id), now, &ctx.config.lifecycle);
+            let seen = if young {
+                Some(now)
+            } else {
+                ctx.enis.seen_at(&e.id)
+            };
+            (e.id.clone(), seen)
+        })
         .collect();
-    let need = describe_need(att, &known, ctx.now(), ctx.config.lifecycle.poll);
+    let need = describe_need(att, &known, now, ctx.config.lifecycle.poll);
     if !need.is_empty() {
         describe(ctx, &need).await?;
         enis = ctx.enis.for_attachment(&uid, recorded.as_deref());
@@ -112,9 +123,7 @@ fn merge(ctx: &Context, found: Vec<NetworkInterface>) {
         let known = ctx.enis.get(&eni.id);
         let known_at = ctx.enis.seen_at(&eni.id);
         if take_described(known.as_ref(), known_at, &eni, now, grace) {
-            ctx.enis.upsert_listed(eni);
-        } else {
-            ctx.enis.mark_listed(&eni.id);
+            ctx.enis.upsert(eni);
         }
     }
 }

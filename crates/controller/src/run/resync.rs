@@ -121,7 +121,8 @@ pub async fn pass(ctx: &Context, state: &mut GcState) -> Result<PassReport, Erro
     })
     .await?;
     report.listed = listing.len();
-    ctx.enis.replace(listing.clone(), now);
+    ctx.enis
+        .replace(listing.clone(), now, ctx.config.lifecycle.visibility_grace);
 
     // Read after the listing, so every listed ENI's ENIAttachment had as long as possible to
     // reach the store; the GC cooldown covers a watch that is slower still.

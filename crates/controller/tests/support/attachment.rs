@@ -16,6 +16,7 @@ use multi_eni_api::naming::label_value;
 use multi_eni_api::{EniAttachment, EniAttachmentSpec, NodeEni};
 use multi_eni_controller::plan::LifecycleConfig;
 use multi_eni_controller::run::attachment::{error_policy, reconcile_next};
+use multi_eni_controller::run::describe_batch::{DEFAULT_WINDOW, Pacing};
 use multi_eni_controller::run::{Context, ControllerConfig, Stores};
 use multi_eni_ec2::Ec2;
 use multi_eni_ec2_sim::{Ec2Sim, SimConfig};
@@ -96,6 +97,18 @@ pub fn lifecycle() -> LifecycleConfig {
         // Above the one-second precision of the stored phase clock.
         visibility_grace: Duration::from_secs(3),
         poll: Duration::from_millis(20),
+        // Past the longest consistency lag these tests give the simulator (300 ms).
+        attach_after_create: Duration::from_millis(300),
+        // Above the one-second precision of the stored request time.
+        detach_resend_after: Duration::from_secs(2),
+    }
+}
+
+/// Describes batched as in production, but at most 100 ms apart (the tests' polls are 20 ms).
+pub fn test_pacing() -> Pacing {
+    Pacing {
+        window: DEFAULT_WINDOW,
+        spacing: Duration::from_millis(100),
     }
 }
 
@@ -127,11 +140,21 @@ pub async fn double() -> (ApiServerHandle, kube::Client) {
 
 /// A Context over `client` and `ec2` with fresh caches and running stores.
 pub async fn context(client: &kube::Client, ec2: Arc<dyn Ec2>) -> Arc<Context> {
+    context_with(client, ec2, lifecycle()).await
+}
+
+/// [`context`] with these state-machine settings.
+pub async fn context_with(
+    client: &kube::Client,
+    ec2: Arc<dyn Ec2>,
+    lifecycle: LifecycleConfig,
+) -> Arc<Context> {
     let (stores, run) = Stores::start(client);
     tokio::spawn(run);
     stores.ready().await;
     let config = ControllerConfig {
-        lifecycle: lifecycle(),
+        lifecycle,
+        describe_pacing: test_pacing(),
         ..ControllerConfig::default()
     };
     Arc::new(Context::new(client.clone(), ec2, config, stores, None))

@@ -218,8 +218,8 @@ impl Report {
         let enis = self.enis();
         let _ = writeln!(
             out,
-            "| EC2 action | rollout | teardown | per ENI | limiter waits (rollout+teardown) | mean wait | throttled: limiter saw / EC2 returned |\n\
-             | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+            "| EC2 action | rollout | teardown | per ENI | refused by EC2 | limiter waits (rollout+teardown) | mean wait | throttled: limiter saw / EC2 returned |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
         for op in Op::ALL {
             let (r, t) = (self.rollout.calls(&[op]), self.teardown.calls(&[op]));
@@ -228,14 +228,24 @@ impl Report {
             let waited = cr.waited + ct.waited;
             let mean = (cr.wait + ct.wait).as_secs_f64() / waited.max(1) as f64;
             let server = |p: &Phase| p.ec2.get(&op).map_or(0, |s| s.throttled);
+            let failed = |p: &Phase| p.ec2.get(&op).map_or(0, |s| s.failed);
             let _ = writeln!(
                 out,
-                "| {op} | {r} | {t} | {:.3} | {waited} | {:.1} ms | {} / {} |",
+                "| {op} | {r} | {t} | {:.3} | {} | {waited} | {:.1} ms | {} / {} |",
                 per(r + t, enis),
+                failed(&self.rollout) + failed(&self.teardown),
                 mean * 1000.0,
                 cr.throttled + ct.throttled,
                 server(&self.rollout) + server(&self.teardown)
             );
+        }
+        if !self.refused.is_empty() {
+            let what: Vec<String> = self
+                .refused
+                .iter()
+                .map(|(op, class, n)| format!("{op} {class} ×{n}"))
+                .collect();
+            let _ = writeln!(out, "\nRefused, by error class: {}.", what.join(", "));
         }
         out.push('\n');
     }

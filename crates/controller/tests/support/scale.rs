@@ -32,6 +32,7 @@ use multi_eni_api::keys::{TAG_CLUSTER, reason};
 use multi_eni_api::{EniAttachment, NodeEni};
 use multi_eni_controller::plan::LifecycleConfig;
 use multi_eni_controller::run::ControllerConfig;
+use multi_eni_controller::run::describe_batch::Pacing;
 use multi_eni_controller::run::metrics::Metrics;
 use multi_eni_controller::run::process::{self, Setup};
 use multi_eni_ec2::{Ec2, LimitStats, Limited, Op};
@@ -123,12 +124,20 @@ impl Options {
                 detach_timeout: s(l.detach_timeout),
                 visibility_grace: s(l.visibility_grace).max(Duration::from_secs(3)),
                 poll: s(l.poll),
+                attach_after_create: s(l.attach_after_create),
+                // The stored request time has one-second precision.
+                detach_resend_after: s(l.detach_resend_after).max(Duration::from_secs(2)),
             },
             vpc_id: None,
             concurrency: d.concurrency,
             resync_period: s(d.resync_period),
             gc_cooldown: s(d.gc_cooldown),
             max_retry_delay: s(d.max_retry_delay),
+            instance_ttl: s(d.instance_ttl),
+            describe_pacing: Pacing {
+                window: s(d.describe_pacing.window),
+                spacing: s(d.describe_pacing.spacing),
+            },
         }
     }
 
@@ -254,6 +263,8 @@ pub struct Report {
     /// CPU seconds of the controller's threads (user + system).
     pub cpu_secs: f64,
     pub rss: Rss,
+    /// The state machine's failed EC2 calls: action, error class, count.
+    pub refused: Vec<(String, String, u64)>,
 }
 
 /// The world the controller runs in.
@@ -447,6 +458,7 @@ impl Scene {
 
 /// The controller process on a runtime of its own, with named threads.
 struct Controller {
+    metrics: Arc<Metrics>,
     runtime: Option<tokio::runtime::Runtime>,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<Result<(), String>>>,
@@ -465,6 +477,8 @@ impl Controller {
         let config = scene.options.controller_config();
         let (env, url) = (scene.env, scene.w.server.as_ref().map(|s| s.url()));
         let done = stop.clone();
+        let metrics = Arc::new(Metrics::default());
+        let shared = metrics.clone();
         let task = runtime.spawn(async move {
             // Its own client on its own runtime: a client's connections belong to the runtime
             // that made them.
@@ -481,7 +495,7 @@ impl Controller {
                 ec2,
                 config,
                 lease: None,
-                metrics: Arc::new(Metrics::default()),
+                metrics: shared,
                 probes: None,
             };
             process::run(setup, done.cancelled_owned())
@@ -489,6 +503,7 @@ impl Controller {
                 .map_err(|e| e.to_string())
         });
         Controller {
+            metrics,
             runtime: Some(runtime),
             stop,
             task: Some(task),
@@ -603,6 +618,7 @@ pub async fn run(options: &Options) -> Report {
     visible += meters::throttle_events(&scene.w.client).await;
     let cpu_secs = cpu.stop().await;
     let rss = Rss::measure(rss_before);
+    let refused = refused_calls(&ctl.metrics.render());
     ctl.stop().await;
     Report {
         options: options.clone(),
@@ -617,7 +633,28 @@ pub async fn run(options: &Options) -> Report {
         visible_throttles: visible,
         cpu_secs,
         rss,
+        refused,
     }
+}
+
+/// The state machine's EC2 calls that failed, by action and error class, from its metric:
+/// `(op, class, count)`.
+fn refused_calls(metrics: &str) -> Vec<(String, String, u64)> {
+    let prefix = "multi_eni_controller_ec2_actions_total{";
+    metrics
+        .lines()
+        .filter_map(|l| {
+            let (labels, n) = l.strip_prefix(prefix)?.split_once("} ")?;
+            let label = |k: &str| {
+                let start = labels.find(&format!("{k}=\""))? + k.len() + 2;
+                let len = labels[start..].find('"')?;
+                Some(labels[start..start + len].to_owned())
+            };
+            let (op, class) = (label("op")?, label("result")?);
+            let n: u64 = n.trim().parse().ok()?;
+            (class != "ok" && n > 0).then_some((op, class, n))
+        })
+        .collect()
 }
 
 /// The NodeENI over every node and subnet: until its status counts every ENI Attached.

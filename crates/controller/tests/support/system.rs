@@ -31,6 +31,7 @@ use multi_eni_api::keys::{TAG_ATTACHMENT, TAG_CLUSTER, TAG_NODE, TAG_NODEENI, co
 use multi_eni_api::{EniAttachment, NodeEni, Phase};
 use multi_eni_controller::plan::LifecycleConfig;
 use multi_eni_controller::run::ControllerConfig;
+use multi_eni_controller::run::describe_batch::{DEFAULT_WINDOW, Pacing};
 use multi_eni_controller::run::leader::LeaseConfig;
 use multi_eni_controller::run::metrics::Metrics;
 use multi_eni_controller::run::process::{self, Setup};
@@ -76,6 +77,10 @@ pub fn config() -> ControllerConfig {
             // Above the one-second precision of the stored phase clock.
             visibility_grace: Duration::from_secs(3),
             poll: Duration::from_millis(20),
+            // Past the simulators' consistency lags in these tests (≤ 300 ms).
+            attach_after_create: Duration::from_millis(300),
+            // Above the one-second precision of the stored request time.
+            detach_resend_after: Duration::from_secs(2),
         },
         vpc_id: None,
         concurrency: 4,
@@ -83,6 +88,11 @@ pub fn config() -> ControllerConfig {
         gc_cooldown: Duration::from_secs(1),
         // EC2's error classes wait 10 s (throttled) to 10 min (invalid input) before a retry.
         max_retry_delay: Duration::from_millis(500),
+        instance_ttl: Duration::from_secs(10),
+        describe_pacing: Pacing {
+            window: DEFAULT_WINDOW,
+            spacing: Duration::from_millis(100),
+        },
     }
 }
 

@@ -1,0 +1,296 @@
+//! The controller's own footprint at scale: the real `multi-eni controller` process — the binary
+//! the image ships, in a process of its own — on the real kube-apiserver with moto behind the
+//! real EC2 adapter, rolling a NodeENI out to N nodes × 2 subnets and tearing it down. Its peak
+//! resident set (`VmHWM`) and CPU seconds are read from `/proc`; nothing else lives in it.
+//!
+//! ```text
+//! cargo bench --profile dev -p multi-eni --bench controller_rss
+//! ```
+//!
+//! `--profile dev` measures the debug build, whose code and stacks are larger than the
+//! release image's: an upper bound (the release build needs its own `aws-sdk-ec2` compile).
+//! Settings: `MULTI_ENI_RSS_NODES` (1000), `MULTI_ENI_RSS_BUDGET` (`--ec2-api-budget`, 1.0: moto
+//! has no buckets, so the controller's own limiter paces the run at AWS's full rates). Needs
+//! `bash scripts/test.sh`'s tools (moto, kube-apiserver, etcd). Moto models no attach delays and
+//! no eventual consistency: this measures memory and CPU, not speed (the scale bench does that).
+
+#[path = "../tests/support/controller_process.rs"]
+#[allow(dead_code)]
+mod controller_process;
+
+use std::fmt::Write as _;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use controller_process::ControllerProcess;
+use kube::CustomResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use multi_eni_api::{EniAttachment, NodeEni, Phase};
+use multi_eni_ec2_aws::testing::{Ec2Setup, MotoServer};
+use multi_eni_kube_env::{KubeEnv, apply_crds, create_node};
+use serde_json::json;
+
+const CLUSTER: &str = "rss";
+const ZONE: &str = "us-east-1a";
+/// Room for the two extra ENIs from device index 2 (the primary and the VPC CNI's index 1).
+const INSTANCE_TYPE: &str = "m5.xlarge";
+const NAME: &str = "rss-multus";
+/// The longest the rollout or the teardown may take before the bench gives up.
+const PHASE_LIMIT: Duration = Duration::from_secs(45 * 60);
+
+fn var<T: FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v}: not a valid value")),
+        Err(_) => default,
+    }
+}
+
+/// One figure of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User + system CPU seconds of process `pid` (`/proc/<pid>/stat`, clock ticks of 1/100 s).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    let rest = &text[text.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i)?.parse::<u64>().ok();
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state.
+    let total = ticks(11)? + ticks(12)?;
+    #[allow(clippy::cast_precision_loss)]
+    Some(total as f64 / 100.0)
+}
+
+fn mib(kib: u64) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let k = kib as f64;
+    k / 1024.0
+}
+
+/// Counts of the NodeENI's ENIAttachments: (all, Attached or Ready).
+async fn progress(api: &Api<EniAttachment>) -> (usize, usize) {
+    let list = match api
+        .list(
+            &ListParams::default()
+                .labels(&format!("{}={NAME}", multi_eni_api::keys::LABEL_NODEENI)),
+        )
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("rss: listing ENIAttachments failed ({e}); trying again");
+            return (usize::MAX, 0);
+        }
+    };
+    let attached = list
+        .items
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.status.as_ref().and_then(|s| s.phase),
+                Some(Phase::Attached | Phase::Ready)
+            )
+        })
+        .count();
+    (list.items.len(), attached)
+}
+
+/// Polls every 5 s until `done`, saying where things are every 30 s; panics after the limit.
+async fn until<F, Fut>(what: &str, c: &mut ControllerProcess, mut done: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (bool, String)>,
+{
+    let start = Instant::now();
+    let mut said = Instant::now();
+    loop {
+        c.assert_running();
+        let (ok, note) = done().await;
+        if ok {
+            eprintln!(
+                "rss: {what}: {note} after {:.0} s",
+                start.elapsed().as_secs_f64()
+            );
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "{}",
+            c.with_logs(format!("{what}: not done after {PHASE_LIMIT:?} ({note})"))
+        );
+        if said.elapsed() >= Duration::from_secs(30) {
+            eprintln!(
+                "rss: {what}: {note} ({:.0} s)",
+                start.elapsed().as_secs_f64()
+            );
+            said = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// Samples the process's resident set every second, keeping the largest and the last.
+fn sample_rss(pid: u32, peak: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(rss) = status_kib(pid, "VmRSS:") else {
+                return;
+            };
+            peak.fetch_max(rss, Ordering::Relaxed);
+        }
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let nodes: usize = var("MULTI_ENI_RSS_NODES", 1000);
+    let budget: f64 = var("MULTI_ENI_RSS_BUDGET", 1.0);
+    let enis = 2 * nodes;
+    eprintln!("rss: {nodes} nodes × 2 subnets = {enis} ENIs, budget {budget}");
+
+    let env = KubeEnv::shared();
+    let client = env.client().await;
+    apply_crds(&client, &[NodeEni::crd(), EniAttachment::crd()])
+        .await
+        .expect("apply the CRDs");
+    let moto = MotoServer::start().await;
+    let setup = Ec2Setup::new(&moto.endpoint);
+    let vpc = setup.create_vpc("10.20.0.0/16").await;
+    let hosts = setup
+        .create_subnet(&vpc, ZONE, "10.20.0.0/20", Some("rss-nodes"))
+        .await;
+    for (i, cidr) in ["10.20.16.0/20", "10.20.32.0/20"].iter().enumerate() {
+        let name = format!("rss-multus-{}", i + 1);
+        setup.create_subnet(&vpc, ZONE, cidr, Some(&name)).await;
+    }
+    setup.create_security_group(&vpc, "rss-multus-sg").await;
+    let count = i32::try_from(nodes).expect("nodes fit an i32");
+    let instances = setup.launch_instances(&hosts, INSTANCE_TYPE, count).await;
+    for (i, instance) in instances.iter().enumerate() {
+        let provider_id = format!("aws:///{ZONE}/{instance}");
+        let labels = [("ng", "multi-eni"), ("topology.kubernetes.io/zone", ZONE)];
+        create_node(
+            &client,
+            &format!("rss-node-{i:04}"),
+            &labels,
+            Some(&provider_id),
+        )
+        .await
+        .expect("create the node");
+    }
+    eprintln!("rss: {nodes} instances in moto, {nodes} Nodes in the kube-apiserver");
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let budget_flag = budget.to_string();
+    let mut c = ControllerProcess::start_with(
+        dir.path(),
+        "controller",
+        env.kubeconfig(),
+        &moto.endpoint,
+        CLUSTER,
+        "5m",
+        "info",
+        &["--ec2-api-budget", &budget_flag],
+    );
+    let pid = c.pid().expect("the controller runs");
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = sample_rss(pid, peak.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_kib = status_kib(pid, "VmRSS:").unwrap_or(0);
+
+    let node_enis: Api<NodeEni> = Api::all(client.clone());
+    let ne: NodeEni = serde_json::from_value(json!({
+        "apiVersion": "networking.k8s.aws/v1alpha1", "kind": "NodeENI",
+        "metadata": { "name": NAME },
+        "spec": {
+            "nodeSelector": { "ng": "multi-eni" },
+            "subnetNames": ["rss-multus-1", "rss-multus-2"],
+            "securityGroupNames": ["rss-multus-sg"],
+            "deviceIndex": 2, "deleteOnTermination": true, "mtu": 9001,
+            "description": "multi-eni RSS bench",
+        },
+    }))
+    .expect("a valid NodeENI");
+    node_enis
+        .create(&PostParams::default(), &ne)
+        .await
+        .expect("create the NodeENI");
+    let attachments: Api<EniAttachment> = Api::all(client.clone());
+    let rollout = until("rollout", &mut c, || async {
+        let (all, attached) = progress(&attachments).await;
+        (
+            all == enis && attached == enis,
+            format!("{attached} of {enis} ENIs Attached"),
+        )
+    })
+    .await;
+    let rollout_cpu = cpu_secs(pid).unwrap_or(0.0);
+    let attached_kib = status_kib(pid, "VmRSS:").unwrap_or(0);
+
+    node_enis
+        .delete(NAME, &DeleteParams::default())
+        .await
+        .expect("delete the NodeENI");
+    let teardown = until("teardown", &mut c, || async {
+        let (all, _) = progress(&attachments).await;
+        let ne_gone = matches!(node_enis.get_opt(NAME).await, Ok(None));
+        (all == 0 && ne_gone, format!("{all} ENIAttachments left"))
+    })
+    .await;
+    let hwm_kib = status_kib(pid, "VmHWM:").unwrap_or(0);
+    let cpu = cpu_secs(pid).unwrap_or(0.0);
+    sampler.abort();
+    let sampled = peak.load(Ordering::Relaxed);
+    let nodes_left = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone());
+    for i in 0..nodes {
+        // The shared kube-apiserver outlives the bench only within this process; tidy anyway.
+        let _ = nodes_left
+            .delete(&format!("rss-node-{i:04}"), &DeleteParams::default())
+            .await;
+    }
+    c.terminate().await;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Controller footprint: {nodes} nodes × 2 subnets = {enis} ENIs, the `multi-eni controller` process (debug build), real kube-apiserver, moto\n\n\
+         | figure | measured | target |\n| --- | --- | --- |"
+    );
+    let _ = writeln!(
+        out,
+        "| peak resident set (VmHWM), rollout and teardown | {:.1} MiB (sampled each second: {:.1} MiB) | ≤ 64 MiB |",
+        mib(hwm_kib),
+        mib(sampled)
+    );
+    let _ = writeln!(
+        out,
+        "| resident set at start, before the NodeENI | {:.1} MiB | – |",
+        mib(idle_kib)
+    );
+    let _ = writeln!(
+        out,
+        "| resident set with every ENI attached | {:.1} MiB | – |",
+        mib(attached_kib)
+    );
+    let _ = writeln!(
+        out,
+        "| CPU seconds: rollout / rollout + teardown | {rollout_cpu:.1} / {cpu:.1} | – |"
+    );
+    let _ = writeln!(
+        out,
+        "| rollout / teardown (moto: no delays; paced by the limiter at budget {budget}) | {:.0} s / {:.0} s | – |",
+        rollout.as_secs_f64(),
+        teardown.as_secs_f64()
+    );
+    println!("{out}");
+}
