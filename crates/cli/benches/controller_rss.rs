@@ -4,11 +4,12 @@
 //! resident set (`VmHWM`) and CPU seconds are read from `/proc`; nothing else lives in it.
 //!
 //! ```text
-//! cargo bench --profile dev -p multi-eni --bench controller_rss
+//! cargo bench -p multi-eni --bench controller_rss
 //! ```
 //!
-//! `--profile dev` measures the debug build, whose code and stacks are larger than the
-//! release image's: an upper bound (the release build needs its own `aws-sdk-ec2` compile).
+//! The bench profile measures the release build, as the image ships it (its first build
+//! compiles `aws-sdk-ec2` optimized: minutes and ~9 GB of memory); `--profile dev` measures
+//! the debug build, whose code and heap are larger: an upper bound.
 //! Settings: `MULTI_ENI_RSS_NODES` (1000), `MULTI_ENI_RSS_BUDGET` (`--ec2-api-budget`, 1.0: moto
 //! has no buckets, so the controller's own limiter paces the run at AWS's full rates). Needs
 //! `bash scripts/test.sh`'s tools (moto, kube-apiserver, etcd). Moto models no attach delays and
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use controller_process::ControllerProcess;
+use controller_process::{ControllerProcess, Launch};
 use kube::CustomResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use multi_eni_api::{EniAttachment, NodeEni, Phase};
@@ -151,19 +152,9 @@ fn sample_rss(pid: u32, peak: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let nodes: usize = var("MULTI_ENI_RSS_NODES", 1000);
-    let budget: f64 = var("MULTI_ENI_RSS_BUDGET", 1.0);
-    let enis = 2 * nodes;
-    eprintln!("rss: {nodes} nodes × 2 subnets = {enis} ENIs, budget {budget}");
-
-    let env = KubeEnv::shared();
-    let client = env.client().await;
-    apply_crds(&client, &[NodeEni::crd(), EniAttachment::crd()])
-        .await
-        .expect("apply the CRDs");
-    let moto = MotoServer::start().await;
+/// Moto with a VPC, the node subnet, `rss-multus-1` and `-2`, `rss-multus-sg` and `nodes`
+/// running instances; a Node per instance labelled `ng=multi-eni`. The node names.
+async fn build_world(client: &kube::Client, moto: &MotoServer, nodes: usize) -> Vec<String> {
     let setup = Ec2Setup::new(&moto.endpoint);
     let vpc = setup.create_vpc("10.20.0.0/16").await;
     let hosts = setup
@@ -176,40 +167,23 @@ async fn main() {
     setup.create_security_group(&vpc, "rss-multus-sg").await;
     let count = i32::try_from(nodes).expect("nodes fit an i32");
     let instances = setup.launch_instances(&hosts, INSTANCE_TYPE, count).await;
+    let mut names = Vec::new();
     for (i, instance) in instances.iter().enumerate() {
+        let name = format!("rss-node-{i:04}");
         let provider_id = format!("aws:///{ZONE}/{instance}");
         let labels = [("ng", "multi-eni"), ("topology.kubernetes.io/zone", ZONE)];
-        create_node(
-            &client,
-            &format!("rss-node-{i:04}"),
-            &labels,
-            Some(&provider_id),
-        )
-        .await
-        .expect("create the node");
+        create_node(client, &name, &labels, Some(&provider_id))
+            .await
+            .expect("create the node");
+        names.push(name);
     }
     eprintln!("rss: {nodes} instances in moto, {nodes} Nodes in the kube-apiserver");
+    names
+}
 
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let budget_flag = budget.to_string();
-    let mut c = ControllerProcess::start_with(
-        dir.path(),
-        "controller",
-        env.kubeconfig(),
-        &moto.endpoint,
-        CLUSTER,
-        "5m",
-        "info",
-        &["--ec2-api-budget", &budget_flag],
-    );
-    let pid = c.pid().expect("the controller runs");
-    let peak = Arc::new(AtomicU64::new(0));
-    let sampler = sample_rss(pid, peak.clone());
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle_kib = status_kib(pid, "VmRSS:").unwrap_or(0);
-
-    let node_enis: Api<NodeEni> = Api::all(client.clone());
-    let ne: NodeEni = serde_json::from_value(json!({
+/// The NodeENI: both subnets by name, the group by name, device index 2.
+fn node_eni() -> NodeEni {
+    serde_json::from_value(json!({
         "apiVersion": "networking.k8s.aws/v1alpha1", "kind": "NodeENI",
         "metadata": { "name": NAME },
         "spec": {
@@ -220,77 +194,164 @@ async fn main() {
             "description": "multi-eni RSS bench",
         },
     }))
-    .expect("a valid NodeENI");
+    .expect("a valid NodeENI")
+}
+
+/// What one run measured.
+struct Measured {
+    nodes: usize,
+    budget: f64,
+    idle_kib: u64,
+    attached_kib: u64,
+    hwm_kib: u64,
+    sampled_kib: u64,
+    rollout_cpu: f64,
+    cpu: f64,
+    rollout: Duration,
+    teardown: Duration,
+}
+
+/// Rolls the NodeENI out and tears it down with controller `c` running, measuring it.
+async fn run(
+    client: &kube::Client,
+    c: &mut ControllerProcess,
+    nodes: usize,
+    budget: f64,
+) -> Measured {
+    let enis = 2 * nodes;
+    let pid = c.pid().expect("the controller runs");
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = sample_rss(pid, peak.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_kib = status_kib(pid, "VmRSS:").unwrap_or(0);
+    let node_enis: Api<NodeEni> = Api::all(client.clone());
     node_enis
-        .create(&PostParams::default(), &ne)
+        .create(&PostParams::default(), &node_eni())
         .await
         .expect("create the NodeENI");
     let attachments: Api<EniAttachment> = Api::all(client.clone());
-    let rollout = until("rollout", &mut c, || async {
+    let rollout = until("rollout", c, || async {
         let (all, attached) = progress(&attachments).await;
-        (
-            all == enis && attached == enis,
-            format!("{attached} of {enis} ENIs Attached"),
-        )
+        let note = format!("{attached} of {enis} ENIs Attached");
+        (all == enis && attached == enis, note)
     })
     .await;
     let rollout_cpu = cpu_secs(pid).unwrap_or(0.0);
     let attached_kib = status_kib(pid, "VmRSS:").unwrap_or(0);
-
     node_enis
         .delete(NAME, &DeleteParams::default())
         .await
         .expect("delete the NodeENI");
-    let teardown = until("teardown", &mut c, || async {
+    let teardown = until("teardown", c, || async {
         let (all, _) = progress(&attachments).await;
         let ne_gone = matches!(node_enis.get_opt(NAME).await, Ok(None));
         (all == 0 && ne_gone, format!("{all} ENIAttachments left"))
     })
     .await;
-    let hwm_kib = status_kib(pid, "VmHWM:").unwrap_or(0);
-    let cpu = cpu_secs(pid).unwrap_or(0.0);
     sampler.abort();
-    let sampled = peak.load(Ordering::Relaxed);
-    let nodes_left = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone());
-    for i in 0..nodes {
-        // The shared kube-apiserver outlives the bench only within this process; tidy anyway.
-        let _ = nodes_left
-            .delete(&format!("rss-node-{i:04}"), &DeleteParams::default())
-            .await;
+    Measured {
+        nodes,
+        budget,
+        idle_kib,
+        attached_kib,
+        hwm_kib: status_kib(pid, "VmHWM:").unwrap_or(0),
+        sampled_kib: peak.load(Ordering::Relaxed),
+        rollout_cpu,
+        cpu: cpu_secs(pid).unwrap_or(0.0),
+        rollout,
+        teardown,
     }
-    c.terminate().await;
+}
 
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "## Controller footprint: {nodes} nodes × 2 subnets = {enis} ENIs, the `multi-eni controller` process (debug build), real kube-apiserver, moto\n\n\
-         | figure | measured | target |\n| --- | --- | --- |"
+impl Measured {
+    fn markdown(&self) -> String {
+        let (nodes, enis, budget) = (self.nodes, 2 * self.nodes, self.budget);
+        let profile = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
+        let mut out = format!(
+            "## Controller footprint: {nodes} nodes × 2 subnets = {enis} ENIs; the `multi-eni controller` process ({profile} build), real kube-apiserver, moto\n\n\
+             | figure | measured | target |\n| --- | --- | --- |\n"
+        );
+        let rows = [
+            (
+                "peak resident set (VmHWM), rollout and teardown".to_owned(),
+                format!(
+                    "{:.1} MiB (sampled each second: {:.1} MiB)",
+                    mib(self.hwm_kib),
+                    mib(self.sampled_kib)
+                ),
+                "≤ 64 MiB",
+            ),
+            (
+                "resident set at start, before the NodeENI".to_owned(),
+                format!("{:.1} MiB", mib(self.idle_kib)),
+                "–",
+            ),
+            (
+                "resident set with every ENI attached".to_owned(),
+                format!("{:.1} MiB", mib(self.attached_kib)),
+                "–",
+            ),
+            (
+                "CPU seconds: rollout / rollout + teardown".to_owned(),
+                format!("{:.1} / {:.1}", self.rollout_cpu, self.cpu),
+                "–",
+            ),
+            (
+                format!(
+                    "rollout / teardown (moto: no delays; paced by the limiter at budget {budget})"
+                ),
+                format!(
+                    "{:.0} s / {:.0} s",
+                    self.rollout.as_secs_f64(),
+                    self.teardown.as_secs_f64()
+                ),
+                "–",
+            ),
+        ];
+        for (what, measured, target) in rows {
+            let _ = writeln!(out, "| {what} | {measured} | {target} |");
+        }
+        out
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let nodes: usize = var("MULTI_ENI_RSS_NODES", 1000);
+    let budget: f64 = var("MULTI_ENI_RSS_BUDGET", 1.0);
+    eprintln!(
+        "rss: {nodes} nodes × 2 subnets = {} ENIs, budget {budget}",
+        2 * nodes
     );
-    let _ = writeln!(
-        out,
-        "| peak resident set (VmHWM), rollout and teardown | {:.1} MiB (sampled each second: {:.1} MiB) | ≤ 64 MiB |",
-        mib(hwm_kib),
-        mib(sampled)
-    );
-    let _ = writeln!(
-        out,
-        "| resident set at start, before the NodeENI | {:.1} MiB | – |",
-        mib(idle_kib)
-    );
-    let _ = writeln!(
-        out,
-        "| resident set with every ENI attached | {:.1} MiB | – |",
-        mib(attached_kib)
-    );
-    let _ = writeln!(
-        out,
-        "| CPU seconds: rollout / rollout + teardown | {rollout_cpu:.1} / {cpu:.1} | – |"
-    );
-    let _ = writeln!(
-        out,
-        "| rollout / teardown (moto: no delays; paced by the limiter at budget {budget}) | {:.0} s / {:.0} s | – |",
-        rollout.as_secs_f64(),
-        teardown.as_secs_f64()
-    );
-    println!("{out}");
+    let env = KubeEnv::shared();
+    let client = env.client().await;
+    apply_crds(&client, &[NodeEni::crd(), EniAttachment::crd()])
+        .await
+        .expect("apply the CRDs");
+    let moto = MotoServer::start().await;
+    let node_names = build_world(&client, &moto, nodes).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let budget_flag = budget.to_string();
+    let mut c = ControllerProcess::launch(&Launch {
+        dir: dir.path(),
+        name: "controller",
+        kubeconfig: env.kubeconfig(),
+        ec2_endpoint: &moto.endpoint,
+        cluster: CLUSTER,
+        resync: "5m",
+        log_filter: "info",
+        extra: &["--ec2-api-budget", &budget_flag],
+    });
+    let measured = run(&client, &mut c, nodes, budget).await;
+    c.terminate().await;
+    // Our Nodes go too: the shared kube-apiserver may serve more in this process.
+    let api = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone());
+    for name in node_names {
+        let _ = api.delete(&name, &DeleteParams::default()).await;
+    }
+    println!("{}", measured.markdown());
 }

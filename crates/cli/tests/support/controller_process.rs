@@ -30,10 +30,26 @@ fn free_address() -> SocketAddr {
         .expect("a free loopback port")
 }
 
+/// What to start a controller process with (see [`ControllerProcess::start`]).
+pub struct Launch<'a> {
+    /// Where its log goes (`<dir>/<name>.log`).
+    pub dir: &'a Path,
+    pub name: &'a str,
+    pub kubeconfig: &'a Path,
+    pub ec2_endpoint: &'a str,
+    pub cluster: &'a str,
+    /// `--resync-period`.
+    pub resync: &'a str,
+    /// `--log`.
+    pub log_filter: &'a str,
+    /// More controller flags.
+    pub extra: &'a [&'a str],
+}
+
 impl ControllerProcess {
     /// Starts `multi-eni controller --cluster-name <cluster>` with `kubeconfig`, EC2 at
     /// `ec2_endpoint` (static `testing` credentials, us-east-1), leader election off, resync
-    /// every `resync`, logging JSON to `<dir>/<name>.log`.
+    /// every `resync`, logging JSON (ours at debug) to `<dir>/<name>.log`.
     pub fn start(
         dir: &Path,
         name: &str,
@@ -42,31 +58,30 @@ impl ControllerProcess {
         cluster: &str,
         resync: &str,
     ) -> ControllerProcess {
-        let log = "multi_eni_controller=debug,info";
-        ControllerProcess::start_with(
+        ControllerProcess::launch(&Launch {
             dir,
             name,
             kubeconfig,
             ec2_endpoint,
             cluster,
             resync,
-            log,
-            &[],
-        )
+            log_filter: "multi_eni_controller=debug,info",
+            extra: &[],
+        })
     }
 
-    /// [`ControllerProcess::start`] with this `--log` filter and these extra controller flags.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start_with(
-        dir: &Path,
-        name: &str,
-        kubeconfig: &Path,
-        ec2_endpoint: &str,
-        cluster: &str,
-        resync: &str,
-        log_filter: &str,
-        extra: &[&str],
-    ) -> ControllerProcess {
+    /// Starts the process as `l` says (leader election off, static `testing` credentials).
+    pub fn launch(l: &Launch<'_>) -> ControllerProcess {
+        let Launch {
+            dir,
+            name,
+            kubeconfig,
+            ec2_endpoint,
+            cluster,
+            resync,
+            log_filter,
+            extra,
+        } = *l;
         let probes = free_address();
         let log = dir.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_multi-eni"))

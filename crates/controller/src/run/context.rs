@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, NodeSpec};
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::runtime::reflector::{self, Store};
@@ -120,8 +120,10 @@ impl Stores {
         let (attachments, w_att) = reflector::store::<EniAttachment>();
         let (node_enis, w_ne) = reflector::store::<NodeEni>();
         let cfg = watcher::Config::default();
-        let nodes_run =
-            reflector::reflector(w_nodes, watcher(Api::all(client.clone()), cfg.clone()));
+        let nodes_run = reflector::reflector(
+            w_nodes,
+            watcher(Api::all(client.clone()), cfg.clone()).modify(keep_what_we_read),
+        );
         let att_run = reflector::reflector(w_att, watcher(Api::all(client.clone()), cfg.clone()));
         let ne_run = reflector::reflector(w_ne, watcher(Api::all(client.clone()), cfg));
         let run = async move {
@@ -147,6 +149,23 @@ impl Stores {
         let _ = self.nodes.wait_until_ready().await;
         let _ = self.attachments.wait_until_ready().await;
         let _ = self.node_enis.wait_until_ready().await;
+    }
+}
+
+/// A Node as the controller keeps it: name, UID, labels and `spec.providerID` — what the fleet
+/// reads. A real Node also carries its status (images, conditions, addresses, volumes) and
+/// managed fields, often tens of kilobytes: kept for a thousand nodes they would be most of the
+/// controller's memory.
+pub fn keep_what_we_read(node: &mut Node) {
+    node.status = None;
+    node.metadata.managed_fields = None;
+    node.metadata.annotations = None;
+    if let Some(spec) = node.spec.as_mut() {
+        let provider_id = spec.provider_id.take();
+        *spec = NodeSpec {
+            provider_id,
+            ..NodeSpec::default()
+        };
     }
 }
 
@@ -182,5 +201,40 @@ impl Context {
     /// The time every decision of one reconcile is made at.
     pub fn now(&self) -> Timestamp {
         Timestamp::now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::NodeFacts;
+
+    /// What the watch cache keeps of a Node is all the fleet reads of it — and not its status.
+    #[test]
+    fn a_cached_node_keeps_exactly_what_the_fleet_reads() {
+        let full: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "n1", "uid": "u1", "labels": { "ng": "multi-eni" },
+                "annotations": { "node.alpha.kubernetes.io/ttl": "0" },
+                "managedFields": [{ "manager": "kubelet", "operation": "Update" }],
+            },
+            "spec": { "providerID": "aws:///us-east-1a/i-0123", "podCIDR": "10.0.0.0/24" },
+            "status": {
+                "images": [{ "names": ["registry/image:tag"], "sizeBytes": 1 }],
+                "addresses": [{ "type": "InternalIP", "address": "10.0.0.1" }],
+            },
+        }))
+        .expect("a Node");
+        let mut kept = full.clone();
+        keep_what_we_read(&mut kept);
+        assert_eq!(NodeFacts::from_node(&kept), NodeFacts::from_node(&full));
+        assert!(kept.status.is_none());
+        assert!(kept.metadata.managed_fields.is_none());
+        assert!(kept.metadata.annotations.is_none());
+        assert_eq!(
+            kept.spec.and_then(|s| s.pod_cidr),
+            None,
+            "only the providerID of the spec"
+        );
     }
 }
