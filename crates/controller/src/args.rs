@@ -256,7 +256,7 @@ mod tests {
         let c = args.config();
         assert_eq!(c.lifecycle.cluster, "prod");
         assert_eq!(c.vpc_id, None);
-        assert_eq!(c.concurrency, 16);
+        assert_eq!(c.concurrency, 64);
         assert_eq!(c.resync_period, Duration::from_secs(300));
         assert_eq!(c.gc_cooldown, Duration::from_secs(600));
         assert_eq!(

@@ -7,9 +7,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, NodeSpec};
 use k8s_openapi::jiff::Timestamp;
-use kube::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
 use multi_eni_api::{EniAttachment, NodeEni};
 use multi_eni_ec2::{Ec2, LookupTtls, Lookups};
 
@@ -124,8 +124,14 @@ impl Stores {
             w_nodes,
             watcher(Api::all(client.clone()), cfg.clone()).modify(keep_what_we_read),
         );
-        let att_run = reflector::reflector(w_att, watcher(Api::all(client.clone()), cfg.clone()));
-        let ne_run = reflector::reflector(w_ne, watcher(Api::all(client.clone()), cfg));
+        let att_run = reflector::reflector(
+            w_att,
+            watcher(Api::all(client.clone()), cfg.clone()).modify(forget_bookkeeping),
+        );
+        let ne_run = reflector::reflector(
+            w_ne,
+            watcher(Api::all(client.clone()), cfg).modify(forget_bookkeeping),
+        );
         let run = async move {
             // Errors are retried with backoff inside; each stream ends only on shutdown.
             let nodes_run = nodes_run.default_backoff().for_each(|_| async {});
@@ -152,13 +158,29 @@ impl Stores {
     }
 }
 
+/// Any watched object as the controller keeps it: without `metadata.managedFields` (which field
+/// manager set what: kilobytes per object, several times that once parsed, that nothing here
+/// reads) and kubectl's last-applied-configuration annotation (a second copy of the object).
+/// Every object is cached twice (the shared stores and each controller's own), so at 2,000
+/// ENIAttachments this is most of what the caches would hold.
+pub fn forget_bookkeeping<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// `kubectl apply`'s copy of what it applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// A Node as the controller keeps it: name, UID, labels and `spec.providerID` — what the fleet
 /// reads. A real Node also carries its status (images, conditions, addresses, volumes) and
 /// managed fields, often tens of kilobytes: kept for a thousand nodes they would be most of the
 /// controller's memory.
 pub fn keep_what_we_read(node: &mut Node) {
     node.status = None;
-    node.metadata.managed_fields = None;
+    forget_bookkeeping(node);
     node.metadata.annotations = None;
     if let Some(spec) = node.spec.as_mut() {
         let provider_id = spec.provider_id.take();
@@ -208,6 +230,43 @@ impl Context {
 mod tests {
     use super::*;
     use crate::plan::NodeFacts;
+
+    /// A cached ENIAttachment loses the field managers' bookkeeping and kubectl's copy, and keeps
+    /// everything else — the adoption annotation among it.
+    #[test]
+    fn a_cached_object_keeps_all_but_the_bookkeeping() {
+        let full: EniAttachment = serde_json::from_value(serde_json::json!({
+            "apiVersion": "networking.k8s.aws/v1alpha1", "kind": "ENIAttachment",
+            "metadata": {
+                "name": "a1", "labels": { "multi-eni.k8s.aws/nodeeni": "n" },
+                "annotations": {
+                    (multi_eni_api::keys::ANNOTATION_ADOPT_ENI): "eni-1",
+                    (LAST_APPLIED): "{\"big\": \"copy\"}",
+                },
+                "managedFields": [{ "manager": "multi-eni", "operation": "Apply" }],
+            },
+            "spec": {
+                "nodeENI": "n", "nodeName": "node-1", "instanceID": "i-1",
+                "subnetID": "subnet-1", "securityGroupIDs": [], "deviceIndex": 1,
+            },
+        }))
+        .expect("an ENIAttachment");
+        let mut kept = full.clone();
+        forget_bookkeeping(&mut kept);
+        assert!(kept.metadata.managed_fields.is_none());
+        let mut expected = full;
+        expected.metadata.managed_fields = None;
+        if let Some(a) = expected.metadata.annotations.as_mut() {
+            a.remove(LAST_APPLIED);
+        }
+        let json = |a: &EniAttachment| serde_json::to_value(a).expect("serializes");
+        assert_eq!(json(&kept), json(&expected));
+        assert_eq!(
+            kept.metadata.annotations.as_ref().map(|a| a.len()),
+            Some(1),
+            "the adoption annotation stays"
+        );
+    }
 
     /// What the watch cache keeps of a Node is all the fleet reads of it — and not its status.
     #[test]

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::context::Context;
+use super::context::{Context, forget_bookkeeping, keep_what_we_read};
 use super::{attachment, fleet, resync};
 use crate::plan::{
     KeyFilter, attachment_fleet_key, attachment_key, node_eni_key, node_enis_for_node, node_key,
@@ -88,12 +88,15 @@ fn node_eni_controller(
             Api::<NodeEni>::all(client.clone()),
             watcher::Config::default(),
         )
+        .modify(forget_bookkeeping)
         .default_backoff()
         .reflect(writer),
         node_eni_key,
     );
     let nodes = changes(
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff(),
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+            .modify(keep_what_we_read)
+            .default_backoff(),
         node_key,
     );
     let attachments = changes(
@@ -101,6 +104,7 @@ fn node_eni_controller(
             Api::<EniAttachment>::all(client),
             watcher::Config::default(),
         )
+        .modify(forget_bookkeeping)
         .default_backoff(),
         attachment_fleet_key,
     );
@@ -143,6 +147,7 @@ fn attachment_controller(
             Api::<EniAttachment>::all(ctx.client.clone()),
             watcher::Config::default(),
         )
+        .modify(forget_bookkeeping)
         .default_backoff()
         .reflect(writer),
         attachment_key,
