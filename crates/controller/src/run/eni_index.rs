@@ -24,6 +24,9 @@ struct Inner {
     enis: BTreeMap<String, NetworkInterface>,
     /// When each entry was last shown (by a listing, a describe or a call's result).
     seen: BTreeMap<String, Timestamp>,
+    /// When a call's result or a targeted describe last showed each entry — not a listing: the
+    /// proof that lets a young entry outlive a listing that does not show it yet.
+    shown: BTreeMap<String, Timestamp>,
     /// When our own create returned each ENI, while it is young: a new ENI's ID takes a while
     /// to reach every EC2 API (see [`EniIndex::created_at`]).
     created: BTreeMap<String, Timestamp>,
@@ -46,8 +49,11 @@ impl EniIndex {
         let mut seen = BTreeMap::new();
         for e in enis {
             let known_at = g.seen.get(&e.id).copied();
+            // Only a call's or a describe's proof outranks the listing (`shown`), not an
+            // earlier listing's.
+            let proven_at = g.shown.get(&e.id).copied();
             match g.enis.get(&e.id) {
-                Some(known) if !take_described(Some(known), known_at, &e, at, grace) => {
+                Some(known) if !take_described(Some(known), proven_at, &e, at, grace) => {
                     next.insert(e.id.clone(), known.clone());
                     seen.extend(known_at.map(|t| (e.id.clone(), t)));
                 }
@@ -57,16 +63,22 @@ impl EniIndex {
                 }
             }
         }
-        // Not listed, but shown to us moments ago (a create the listing does not show yet).
-        for (id, t) in &g.seen {
+        // Not listed, but shown to us by a call or a describe moments ago (a create the listing
+        // does not show yet). What only an earlier listing showed is gone when this one omits it.
+        for (id, t) in &g.shown {
             if !next.contains_key(id)
                 && recent(t)
                 && let Some(e) = g.enis.get(id)
             {
                 next.insert(id.clone(), e.clone());
-                seen.insert(id.clone(), *t);
+                seen.insert(id.clone(), g.seen.get(id).copied().unwrap_or(*t));
             }
         }
+        let shown = std::mem::take(&mut g.shown);
+        g.shown = shown
+            .into_iter()
+            .filter(|(id, t)| next.contains_key(id) && recent(t))
+            .collect();
         let created = std::mem::take(&mut g.created);
         g.created = created
             .into_iter()
@@ -99,7 +111,9 @@ impl EniIndex {
     /// Records what a call or a targeted describe showed about one ENI.
     pub fn upsert(&self, eni: NetworkInterface) {
         let mut g = self.inner.write();
-        g.seen.insert(eni.id.clone(), Timestamp::now());
+        let now = Timestamp::now();
+        g.seen.insert(eni.id.clone(), now);
+        g.shown.insert(eni.id.clone(), now);
         g.enis.insert(eni.id.clone(), eni);
     }
 
@@ -108,6 +122,7 @@ impl EniIndex {
         let mut g = self.inner.write();
         g.enis.remove(id);
         g.seen.remove(id);
+        g.shown.remove(id);
         g.created.remove(id);
     }
 
@@ -185,6 +200,23 @@ mod tests {
 
     /// A listing lags EC2's writes as a describe does: what our own calls showed moments ago
     /// survives it where the listing cannot tell better; everything else is the listing's.
+    /// What only a listing showed goes as soon as a listing omits it, however soon after (an ENI
+    /// deleted behind our back); only a call's or a describe's proof outlives a lagging listing.
+    #[test]
+    fn what_only_a_listing_showed_goes_with_the_next_listing() {
+        let grace = Duration::from_secs(3);
+        let index = EniIndex::default();
+        let now = Timestamp::now();
+        index.replace(vec![eni("eni-a", None), eni("eni-b", None)], now, grace);
+        index.replace(
+            vec![eni("eni-b", None)],
+            ms(now.as_millisecond() + 100),
+            grace,
+        );
+        assert!(index.get("eni-a").is_none(), "deleted behind our back");
+        assert!(index.get("eni-b").is_some());
+    }
+
     #[test]
     fn a_listing_replaces_the_index_but_not_what_it_cannot_show_yet() {
         let grace = Duration::from_secs(3);
