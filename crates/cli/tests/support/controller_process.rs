@@ -72,29 +72,19 @@ impl ControllerProcess {
 
     /// Starts the process as `l` says (leader election off, static `testing` credentials).
     pub fn launch(l: &Launch<'_>) -> ControllerProcess {
-        let Launch {
-            dir,
-            name,
-            kubeconfig,
-            ec2_endpoint,
-            cluster,
-            resync,
-            log_filter,
-            extra,
-        } = *l;
         let probes = free_address();
-        let log = dir.join(format!("{name}.log"));
+        let log = l.dir.join(format!("{}.log", l.name));
         let child = Command::new(env!("CARGO_BIN_EXE_multi-eni"))
-            .args(["--log-format", "json", "--log", log_filter])
+            .args(["--log-format", "json", "--log", l.log_filter])
             .arg("controller")
-            .args(extra)
-            .args(["--cluster-name", cluster])
-            .args(["--ec2-endpoint", ec2_endpoint])
+            .args(l.extra)
+            .args(["--cluster-name", l.cluster])
+            .args(["--ec2-endpoint", l.ec2_endpoint])
             .args(["--aws-region", "us-east-1"])
-            .args(["--leader-election=false", "--resync-period", resync])
+            .args(["--leader-election=false", "--resync-period", l.resync])
             .arg("--metrics-address")
             .arg(probes.to_string())
-            .env("KUBECONFIG", kubeconfig)
+            .env("KUBECONFIG", l.kubeconfig)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env_remove("AWS_PROFILE")
