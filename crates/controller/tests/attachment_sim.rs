@@ -603,7 +603,10 @@ async fn a_describe_lagging_behind_our_calls_does_not_make_them_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attach_waits_for_the_new_enis_id_instead_of_being_refused() {
     let (_server, client) = double().await;
-    for (wait, waits) in [(Duration::from_millis(300), true), (Duration::ZERO, false)] {
+    for (wait, waits) in [
+        (lifecycle().attach_after_create, true),
+        (Duration::ZERO, false),
+    ] {
         let w = World::new(SimConfig::instant().with_fixed_lag(Duration::from_millis(300)));
         w.instance_listed(false).await;
         let cfg = LifecycleConfig {

@@ -97,8 +97,10 @@ pub fn lifecycle() -> LifecycleConfig {
         // Above the one-second precision of the stored phase clock.
         visibility_grace: Duration::from_secs(3),
         poll: Duration::from_millis(20),
-        // Past the longest consistency lag these tests give the simulator (300 ms).
-        attach_after_create: Duration::from_millis(300),
+        // Past the longest consistency lag these tests give the simulator (300 ms), with a
+        // margin: the create's recorded time is truncated to the millisecond and the
+        // simulator's lag runs from before the create returned, so an equal wait races.
+        attach_after_create: Duration::from_millis(400),
         // Above the one-second precision of the stored request time.
         detach_resend_after: Duration::from_secs(2),
     }

@@ -77,8 +77,9 @@ pub fn config() -> ControllerConfig {
             // Above the one-second precision of the stored phase clock.
             visibility_grace: Duration::from_secs(3),
             poll: Duration::from_millis(20),
-            // Past the simulators' consistency lags in these tests (≤ 300 ms).
-            attach_after_create: Duration::from_millis(300),
+            // Past the simulators' consistency lags in these tests (≤ 300 ms), with a margin
+            // for the create time's millisecond truncation (an equal wait races).
+            attach_after_create: Duration::from_millis(400),
             // Above the one-second precision of the stored request time.
             detach_resend_after: Duration::from_secs(2),
         },
