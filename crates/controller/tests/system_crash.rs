@@ -329,28 +329,28 @@ async fn a_leader_that_cannot_renew_stops_acting_and_leadership_resumes_after() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopped_before_its_controllers_synced_the_process_still_stops() {
+async fn stopped_before_its_caches_synced_the_process_still_stops() {
     use multi_eni_kube_double::{FaultAction, FaultRule, Verb};
     let s = System::new().await;
     fleet_of_two(&s).await;
     create_node_eni(&s).await;
-    // Every list of NodeENIs takes 2 s: the preflight's, the caches', then the NodeENI
-    // controller's own.
+    // Every list of NodeENIs takes 2 s: the preflight's, then the caches' (which the
+    // controllers read and take their triggers from).
     let faults = s.w.server.as_ref().expect("double").faults();
     let slow = faults.inject(
         FaultRule::any().verb(Verb::List).resource("nodeenis"),
         FaultAction::Delay(Duration::from_secs(2)),
     );
     let ctl = s.start(None);
-    multi_eni_testkit::wait_until(WAIT, "the controller's own list to be asked", || async {
-        if slow.hits() >= 3 {
+    multi_eni_testkit::wait_until(WAIT, "the caches' list to be asked", || async {
+        if slow.hits() >= 2 {
             Ok(())
         } else {
             Err(format!("{} lists", slow.hits()))
         }
     })
     .await;
-    // SIGTERM now, while the NodeENI controller waits for its first list.
+    // SIGTERM now, while the caches wait for their first list.
     ctl.stop().await;
     slow.remove();
     // Nothing was half done: a new process does it all.
@@ -362,7 +362,7 @@ async fn stopped_before_its_controllers_synced_the_process_still_stops() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_losing_the_lease_before_its_controllers_synced_can_lead_again() {
+async fn a_leader_losing_the_lease_before_its_caches_synced_can_lead_again() {
     use multi_eni_kube_double::{FaultAction, FaultRule, Verb};
     let s = System::new().await;
     fleet_of_two(&s).await;
@@ -386,8 +386,8 @@ async fn a_leader_losing_the_lease_before_its_controllers_synced_can_lead_again(
             }
         })
     };
-    // A leads, and its NodeENI controller waits for its first list.
-    at_least(&slow, 3, "the controller's own list to be asked").await;
+    // A leads, and its caches wait for their first list.
+    at_least(&slow, 2, "the caches' list to be asked").await;
     assert_eq!(s.wait_for_leader().await, "replica-a");
     // It loses the Lease then (every write refused for longer than the Lease lasts).
     let cut = faults.fail(FaultRule::any().resource("leases").verb(Verb::Update), 500);

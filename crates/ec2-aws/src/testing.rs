@@ -1,7 +1,14 @@
 //! Test support, behind the `testing` feature: a `moto_server` process (pinned in
 //! `scripts/install-test-deps.sh`) and the EC2 calls that set up a world in it (VPC, subnets,
-//! security groups, instances) which the [`multi_eni_ec2::Ec2`] port does not have. This crate
-//! stays the only one linking `aws-sdk-ec2`: other crates' tests set moto up through here.
+//! security groups, instances) which the [`multi_eni_ec2::Ec2`] port does not have; and
+//! [`Ec2Server`], EC2's Query protocol in front of any port (the simulator, for benchmarks of
+//! the real controller binary). This crate stays the only one linking `aws-sdk-ec2`: other
+//! crates' tests set moto up through here.
+
+mod query_decode;
+mod query_encode;
+mod query_endpoint;
+mod sim_server;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -14,6 +21,9 @@ use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
 use prometheus_client::registry::Registry;
 
 use crate::{AdapterOptions, AwsEc2, Ec2Metrics, RateLimiter};
+
+pub use query_endpoint::{Answer, QueryEndpoint, QueryHandler, QueryRequest, Reply};
+pub use sim_server::Ec2Server;
 
 /// How long moto may take to start (a cold Python import on a busy 2-core box).
 const STARTUP: Duration = Duration::from_secs(60);

@@ -44,6 +44,9 @@ pub struct Launch<'a> {
     pub log_filter: &'a str,
     /// More controller flags.
     pub extra: &'a [&'a str],
+    /// Another `multi-eni` binary than the one cargo built for this test (e.g. the image's,
+    /// built without the `sandbox` feature).
+    pub binary: Option<&'a Path>,
 }
 
 impl ControllerProcess {
@@ -67,6 +70,7 @@ impl ControllerProcess {
             resync,
             log_filter: "multi_eni_controller=debug,info",
             extra: &[],
+            binary: None,
         })
     }
 
@@ -74,7 +78,10 @@ impl ControllerProcess {
     pub fn launch(l: &Launch<'_>) -> ControllerProcess {
         let probes = free_address();
         let log = l.dir.join(format!("{}.log", l.name));
-        let child = Command::new(env!("CARGO_BIN_EXE_multi-eni"))
+        let binary = l
+            .binary
+            .unwrap_or(Path::new(env!("CARGO_BIN_EXE_multi-eni")));
+        let child = Command::new(binary)
             .args(["--log-format", "json", "--log", l.log_filter])
             .arg("controller")
             .args(l.extra)

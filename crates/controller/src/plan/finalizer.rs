@@ -2,6 +2,8 @@
 //! gone. On the way out it also drops the Go controller's legacy finalizer, which nothing else
 //! would ever remove from a migrated object.
 
+use std::sync::Arc;
+
 use kube::ResourceExt;
 use multi_eni_api::keys::{FINALIZER_NODEENI, LEGACY_FINALIZER_NODEENI};
 use multi_eni_api::{EniAttachment, NodeEni};
@@ -25,7 +27,7 @@ pub enum FinalizerStep {
 }
 
 /// What to do about the finalizers of `ne`, whose ENIAttachments are `existing`.
-pub fn finalizer_step(ne: &NodeEni, existing: &[EniAttachment]) -> FinalizerStep {
+pub fn finalizer_step(ne: &NodeEni, existing: &[Arc<EniAttachment>]) -> FinalizerStep {
     let has = |f: &str| ne.finalizers().iter().any(|x| x == f);
     if ne.metadata.deletion_timestamp.is_none() {
         return if has(FINALIZER_NODEENI) {
@@ -87,11 +89,11 @@ mod tests {
         let mut b = existing_attachment("b", "n1", SUBNET_B, 2);
         b.metadata.deletion_timestamp = Some(time(90));
         assert_eq!(
-            finalizer_step(&ne, &[a, b.clone()]),
+            finalizer_step(&ne, &[a.into(), b.clone().into()]),
             FinalizerStep::DeleteAttachments(vec!["a".into()])
         );
         assert_eq!(
-            finalizer_step(&ne, &[b]),
+            finalizer_step(&ne, &[b.into()]),
             FinalizerStep::WaitForAttachments { remaining: 1 }
         );
     }

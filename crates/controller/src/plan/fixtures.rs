@@ -2,6 +2,7 @@
 //! is special about it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -154,13 +155,15 @@ impl Fleet {
     }
 
     pub fn plan(&self) -> Plan {
+        let existing: Vec<Arc<EniAttachment>> =
+            self.existing.iter().cloned().map(Arc::new).collect();
         plan(&FleetInput {
             node_eni: &self.ne,
             nodes: &self.nodes,
             subnets: &self.subnets,
             security_groups: &self.groups,
             instances: &self.instances,
-            existing: &self.existing,
+            existing: &existing,
         })
     }
 

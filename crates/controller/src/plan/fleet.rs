@@ -8,6 +8,8 @@
 //! is gone. Whenever a fact is missing or something would exceed the instance type's limits, the
 //! node is *held*: what exists stays, nothing is created or deleted for it — no churn.
 
+use std::sync::Arc;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use kube::{Resource, ResourceExt};
@@ -39,7 +41,7 @@ pub struct FleetInput<'a> {
     /// here is "not known yet": its node is held.
     pub instances: &'a BTreeMap<String, InstanceLookup>,
     /// This NodeENI's ENIAttachments (by the `networking.k8s.aws/nodeeni` label).
-    pub existing: &'a [EniAttachment],
+    pub existing: &'a [Arc<EniAttachment>],
 }
 
 /// What to change so the ENIAttachments match the NodeENI.
@@ -111,10 +113,11 @@ pub fn plan(input: &FleetInput<'_>) -> Plan {
     plan
 }
 
-fn live(existing: &[EniAttachment]) -> impl Iterator<Item = &EniAttachment> {
+fn live(existing: &[Arc<EniAttachment>]) -> impl Iterator<Item = &EniAttachment> {
     existing
         .iter()
         .filter(|e| e.metadata.deletion_timestamp.is_none())
+        .map(|e| &**e)
 }
 
 struct NodeCtx<'a> {
@@ -312,7 +315,7 @@ fn reconcile(
     ne: &NodeEni,
     wants: &BTreeMap<&str, NodeWant>,
     subnets: &Subnets,
-    existing: &[EniAttachment],
+    existing: &[Arc<EniAttachment>],
 ) {
     let present: BTreeSet<String> = existing.iter().map(|e| e.name_any()).collect();
     let mut kept: BTreeSet<String> = BTreeSet::new();
@@ -369,7 +372,7 @@ fn reconcile(
 fn go_entry_pending(
     e: &AttachmentEntry,
     wants: &BTreeMap<&str, NodeWant>,
-    existing: &[EniAttachment],
+    existing: &[Arc<EniAttachment>],
 ) -> bool {
     let selected = matches!(
         wants.get(e.node_id.as_str()),

@@ -4,6 +4,8 @@
 //! only on a flip, entry times come from the attachments — and [`status_changed`] can skip the
 //! write.
 
+use std::sync::Arc;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use multi_eni_api::conditions::{find, set_condition};
@@ -21,7 +23,7 @@ use super::recovery::ERROR_REASONS;
 pub fn node_eni_status(
     ne: &NodeEni,
     plan: &Plan,
-    attachments: &[EniAttachment],
+    attachments: &[Arc<EniAttachment>],
     now: Timestamp,
 ) -> NodeEniStatus {
     let mut s = ne.status.clone().unwrap_or_default();
@@ -34,7 +36,7 @@ pub fn node_eni_status(
     s.attached_count = count(Phase::is_attached);
     s.ready_count = count(|p| p == Phase::Ready);
     s.observed_generation = generation;
-    let mut entries: Vec<AttachmentEntry> = attachments.iter().map(entry).collect();
+    let mut entries: Vec<AttachmentEntry> = attachments.iter().map(|a| entry(a)).collect();
     // The Go controller's entries not served by an ENIAttachment yet: the ENIs they name are
     // still there, and adopting them needs the entry until the ENIAttachment exists.
     entries.extend(plan.go_entries.iter().cloned());
@@ -82,7 +84,7 @@ struct Conditions {
     degraded: Cond,
 }
 
-fn conditions(plan: &Plan, attachments: &[EniAttachment], s: &NodeEniStatus) -> Conditions {
+fn conditions(plan: &Plan, attachments: &[Arc<EniAttachment>], s: &NodeEniStatus) -> Conditions {
     let degraded = degraded(plan, attachments);
     let converged = plan.is_empty()
         && s.desired_count == s.ready_count
@@ -118,7 +120,7 @@ fn conditions(plan: &Plan, attachments: &[EniAttachment], s: &NodeEniStatus) -> 
 }
 
 /// Degraded: the first problem a person must fix, from the plan or from an attachment.
-fn degraded(plan: &Plan, attachments: &[EniAttachment]) -> Cond {
+fn degraded(plan: &Plan, attachments: &[Arc<EniAttachment>]) -> Cond {
     let from_plan = plan
         .problems
         .iter()
@@ -188,6 +190,17 @@ mod tests {
     use super::super::fixtures::*;
     use super::super::problem::Problem;
     use super::*;
+
+    /// The status for attachments given by value (the reconciler shares the cache's).
+    fn status_of(
+        ne: &NodeEni,
+        plan: &Plan,
+        atts: &[EniAttachment],
+        now: Timestamp,
+    ) -> NodeEniStatus {
+        let shared: Vec<Arc<EniAttachment>> = atts.iter().cloned().map(Arc::new).collect();
+        node_eni_status(ne, plan, &shared, now)
+    }
     use multi_eni_api::{EniAttachmentStatus, InterfaceStatus};
 
     fn at(secs: i64) -> Timestamp {
@@ -226,7 +239,7 @@ mod tests {
             att("n2", SUBNET_A, Phase::Attached),
             att("n3", SUBNET_A, Phase::Creating),
         ];
-        let s = node_eni_status(&ne, &plan(3), &atts, at(10));
+        let s = status_of(&ne, &plan(3), &atts, at(10));
         assert_eq!(
             (s.desired_count, s.attached_count, s.ready_count),
             (3, 2, 1)
@@ -247,7 +260,7 @@ mod tests {
             att("n1", SUBNET_A, Phase::Ready),
             att("n2", SUBNET_A, Phase::Ready),
         ];
-        let s = node_eni_status(&ne, &plan(2), &atts, at(10));
+        let s = status_of(&ne, &plan(2), &atts, at(10));
         assert_eq!(cond(&s, condition::READY), ("True", reason::ALL_READY));
         assert_eq!(
             cond(&s, condition::PROGRESSING),
@@ -260,7 +273,7 @@ mod tests {
         let ne = node_eni(serde_json::json!({}));
         let mut p = plan(1);
         p.delete.push("old".into());
-        let s = node_eni_status(&ne, &p, &[att("n1", SUBNET_A, Phase::Ready)], at(10));
+        let s = status_of(&ne, &p, &[att("n1", SUBNET_A, Phase::Ready)], at(10));
         assert_eq!(
             cond(&s, condition::PROGRESSING),
             ("True", reason::RECONCILING)
@@ -278,7 +291,7 @@ mod tests {
             "n1",
             "m5.large takes 3",
         ));
-        let s = node_eni_status(&ne, &p, &[att("n1", SUBNET_A, Phase::Ready)], at(10));
+        let s = status_of(&ne, &p, &[att("n1", SUBNET_A, Phase::Ready)], at(10));
         assert_eq!(
             cond(&s, condition::DEGRADED),
             ("True", reason::LIMIT_EXCEEDED)
@@ -302,7 +315,7 @@ mod tests {
             Severity::Info,
             "skips subnet-b",
         ));
-        let s = node_eni_status(&ne, &p, &[att("n1", SUBNET_A, Phase::Ready)], at(10));
+        let s = status_of(&ne, &p, &[att("n1", SUBNET_A, Phase::Ready)], at(10));
         assert_eq!(cond(&s, condition::DEGRADED).0, "False");
         assert_eq!(cond(&s, condition::READY), ("True", reason::ALL_READY));
     }
@@ -322,7 +335,7 @@ mod tests {
                 Time(at(5)),
             );
         }
-        let s = node_eni_status(&ne, &plan(1), &[a], at(10));
+        let s = status_of(&ne, &plan(1), &[a], at(10));
         assert_eq!(
             cond(&s, condition::DEGRADED),
             ("True", reason::MISSING_IAM_PERMISSIONS)
@@ -350,7 +363,7 @@ mod tests {
             Severity::Degraded,
             "node k",
         ));
-        let s = node_eni_status(&ne, &p, &[], at(10));
+        let s = status_of(&ne, &p, &[], at(10));
         let c = find(&s.conditions, condition::DEGRADED).expect("set");
         assert_eq!(c.reason, reason::SUBNET_NOT_FOUND);
         assert!(c.message.ends_with("(and 1 more problems)"));
@@ -360,7 +373,7 @@ mod tests {
     fn no_matching_nodes_is_ready_with_that_reason() {
         let ne = node_eni(serde_json::json!({}));
         let p = Plan::default();
-        let s = node_eni_status(&ne, &p, &[], at(10));
+        let s = status_of(&ne, &p, &[], at(10));
         assert_eq!(
             cond(&s, condition::READY),
             ("True", reason::NO_MATCHING_NODES)
@@ -385,7 +398,7 @@ mod tests {
             });
         }
         let atts = [b, att("n1", SUBNET_A, Phase::Attached)];
-        let s = node_eni_status(&ne, &plan(2), &atts, at(10));
+        let s = status_of(&ne, &plan(2), &atts, at(10));
         let nodes: Vec<&str> = s.attachments.iter().map(|e| e.node_id.as_str()).collect();
         assert_eq!(nodes, ["n1", "n2"]);
         let e = &s.attachments[1];
@@ -419,12 +432,12 @@ mod tests {
         let many: Vec<EniAttachment> = (0..MAX_STATUS_ATTACHMENTS + 5)
             .map(|i| att(&format!("n{i:05}"), SUBNET_A, Phase::Ready))
             .collect();
-        let s = node_eni_status(&ne, &plan(many.len()), &many, at(10));
+        let s = status_of(&ne, &plan(many.len()), &many, at(10));
         assert_eq!(s.attachments.len(), MAX_STATUS_ATTACHMENTS);
         assert_eq!(s.ready_count, 1005, "counts cover every attachment");
         assert_eq!(cond(&s, condition::ATTACHMENTS_TRUNCATED).0, "True");
         ne.status = Some(s);
-        let s = node_eni_status(&ne, &plan(1), &many[..1], at(20));
+        let s = status_of(&ne, &plan(1), &many[..1], at(20));
         assert_eq!(s.attachments.len(), 1);
         assert!(find(&s.conditions, condition::ATTACHMENTS_TRUNCATED).is_none());
     }
@@ -432,7 +445,7 @@ mod tests {
     #[test]
     fn no_truncated_condition_when_never_truncated() {
         let ne = node_eni(serde_json::json!({}));
-        let s = node_eni_status(&ne, &plan(1), &[att("n1", SUBNET_A, Phase::Ready)], at(10));
+        let s = status_of(&ne, &plan(1), &[att("n1", SUBNET_A, Phase::Ready)], at(10));
         assert!(find(&s.conditions, condition::ATTACHMENTS_TRUNCATED).is_none());
     }
 
@@ -440,10 +453,10 @@ mod tests {
     fn unchanged_world_later_needs_no_write() {
         let mut ne = node_eni(serde_json::json!({}));
         let atts = [att("n1", SUBNET_A, Phase::Ready)];
-        let first = node_eni_status(&ne, &plan(1), &atts, at(10));
+        let first = status_of(&ne, &plan(1), &atts, at(10));
         assert!(status_changed(ne.status.as_ref(), &first));
         ne.status = Some(first);
-        let again = node_eni_status(&ne, &plan(1), &atts, at(500));
+        let again = status_of(&ne, &plan(1), &atts, at(500));
         assert!(!status_changed(ne.status.as_ref(), &again));
     }
 
@@ -451,9 +464,9 @@ mod tests {
     fn a_flip_writes_and_moves_only_that_conditions_time() {
         let mut ne = node_eni(serde_json::json!({}));
         let mut atts = [att("n1", SUBNET_A, Phase::Attached)];
-        ne.status = Some(node_eni_status(&ne, &plan(1), &atts, at(10)));
+        ne.status = Some(status_of(&ne, &plan(1), &atts, at(10)));
         atts[0].status.as_mut().expect("status").phase = Some(Phase::Ready);
-        let s = node_eni_status(&ne, &plan(1), &atts, at(20));
+        let s = status_of(&ne, &plan(1), &atts, at(20));
         assert!(status_changed(ne.status.as_ref(), &s));
         let t = |t: &str| {
             find(&s.conditions, t)
@@ -490,7 +503,7 @@ mod tests {
             go_entries: vec![go.clone()],
             ..plan(2)
         };
-        let s = node_eni_status(&ne, &p, &[adopting], at(10));
+        let s = status_of(&ne, &p, &[adopting], at(10));
         let ids: Vec<(&str, &str)> = s
             .attachments
             .iter()

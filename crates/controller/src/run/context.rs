@@ -17,6 +17,7 @@ use super::backoff::Backoff;
 use super::describe_batch::{DescribeBatch, Pacing};
 use super::eni_index::EniIndex;
 use super::events::Events;
+use super::feed::Feed;
 use super::fleet::FleetMemory;
 use super::instances::Instances;
 use super::metrics::Metrics;
@@ -64,7 +65,8 @@ impl Default for ControllerConfig {
     }
 }
 
-/// The reflector caches the reconcilers read (kept current by watches the wiring runs).
+/// The reflector caches the reconcilers read, kept current by one watch per kind, and those
+/// watches' changes, which trigger the controllers ([`Feed`]).
 #[derive(Debug, Clone)]
 pub struct Stores {
     /// Every Node.
@@ -73,6 +75,12 @@ pub struct Stores {
     pub attachments: Store<EniAttachment>,
     /// Every NodeENI.
     pub node_enis: Store<NodeEni>,
+    /// The Nodes' changes.
+    pub node_changes: Feed<Node>,
+    /// The ENIAttachments' changes.
+    pub attachment_changes: Feed<EniAttachment>,
+    /// The NodeENIs' changes.
+    pub node_eni_changes: Feed<NodeEni>,
 }
 
 /// Shared by every reconcile.
@@ -119,34 +127,44 @@ impl Stores {
         let (nodes, w_nodes) = reflector::store::<Node>();
         let (attachments, w_att) = reflector::store::<EniAttachment>();
         let (node_enis, w_ne) = reflector::store::<NodeEni>();
+        let stores = Stores::of(nodes, attachments, node_enis);
         let cfg = watcher::Config::default();
-        let nodes_run = reflector::reflector(
+        let nodes_run = feed(
             w_nodes,
+            stores.node_changes.clone(),
             watcher(Api::all(client.clone()), cfg.clone()).modify(keep_what_we_read),
         );
-        let att_run = reflector::reflector(
+        let att_run = feed(
             w_att,
+            stores.attachment_changes.clone(),
             watcher(Api::all(client.clone()), cfg.clone()).modify(forget_bookkeeping),
         );
-        let ne_run = reflector::reflector(
+        let ne_run = feed(
             w_ne,
+            stores.node_eni_changes.clone(),
             watcher(Api::all(client.clone()), cfg).modify(forget_bookkeeping),
         );
         let run = async move {
-            // Errors are retried with backoff inside; each stream ends only on shutdown.
-            let nodes_run = nodes_run.default_backoff().for_each(|_| async {});
-            let att_run = att_run.default_backoff().for_each(|_| async {});
-            let ne_run = ne_run.default_backoff().for_each(|_| async {});
             futures::join!(nodes_run, att_run, ne_run);
         };
-        (
-            Stores {
-                nodes,
-                attachments,
-                node_enis,
-            },
-            run,
-        )
+        (stores, run)
+    }
+
+    /// Stores over these caches, with their feeds (fed by whoever applies events to the
+    /// caches: [`Stores::start`]'s watches, or a test).
+    pub fn of(
+        nodes: Store<Node>,
+        attachments: Store<EniAttachment>,
+        node_enis: Store<NodeEni>,
+    ) -> Stores {
+        Stores {
+            node_changes: Feed::new(nodes.clone()),
+            attachment_changes: Feed::new(attachments.clone()),
+            node_eni_changes: Feed::new(node_enis.clone()),
+            nodes,
+            attachments,
+            node_enis,
+        }
     }
 
     /// Waits until every store has its first complete list.
@@ -158,11 +176,30 @@ impl Stores {
     }
 }
 
+/// Runs `events` into the store behind `writer`, then tells the feed; errors are retried with
+/// backoff inside, so it ends only on shutdown.
+async fn feed<K>(
+    writer: reflector::store::Writer<K>,
+    feed: Feed<K>,
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+) where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    reflector::reflector(writer, events)
+        .default_backoff()
+        .for_each(move |ev| {
+            if let Ok(ev) = ev {
+                feed.publish(&ev);
+            }
+            futures::future::ready(())
+        })
+        .await;
+}
+
 /// Any watched object as the controller keeps it: without `metadata.managedFields` (which field
 /// manager set what: kilobytes per object, several times that once parsed, that nothing here
 /// reads) and kubectl's last-applied-configuration annotation (a second copy of the object).
-/// Every object is cached twice (the shared stores and each controller's own), so at 2,000
-/// ENIAttachments this is most of what the caches would hold.
+/// At 2,000 ENIAttachments this is most of what the cache would hold.
 pub fn forget_bookkeeping<K: Resource>(object: &mut K) {
     let meta = object.meta_mut();
     meta.managed_fields = None;

@@ -5,8 +5,10 @@
 //! * ENIAttachment controller ([`super::attachment`]): its ENIAttachments, plus the resync's
 //!   drift reports.
 //!
-//! Every watched stream passes through a trigger key ([`crate::plan::node_key`] and friends), so
-//! Node heartbeats, our own status writes and the agent's routine refreshes cause no reconcile.
+//! Both take their triggers from the shared stores' watches ([`super::feed`]) and read those
+//! stores: one watch and one cache per kind in the process. Every change passes through a trigger
+//! key ([`crate::plan::node_key`] and friends), so Node heartbeats, our own status writes and the
+//! agent's routine refreshes cause no reconcile.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,10 +16,9 @@ use std::sync::Arc;
 use futures::channel::mpsc;
 use futures::{FutureExt, Stream, StreamExt, future};
 use k8s_openapi::api::core::v1::Node;
-use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use multi_eni_api::keys::LABEL_NODEENI;
 use multi_eni_api::{EniAttachment, NodeEni};
@@ -25,7 +26,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::context::{Context, forget_bookkeeping, keep_what_we_read};
+use super::context::Context;
+use super::feed::Change;
 use super::{attachment, fleet, resync};
 use crate::plan::{
     KeyFilter, attachment_fleet_key, attachment_key, node_eni_key, node_enis_for_node, node_key,
@@ -81,33 +83,11 @@ fn node_eni_controller(
     ctx: Arc<Context>,
     stop: CancellationToken,
 ) -> impl Future<Output = ()> + Send {
-    let client = ctx.client.clone();
-    let (reader, writer) = reflector::store::<NodeEni>();
-    let own = changes(
-        watcher(
-            Api::<NodeEni>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .modify(forget_bookkeeping)
-        .default_backoff()
-        .reflect(writer),
-        node_eni_key,
-    );
-    let nodes = changes(
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-            .modify(keep_what_we_read)
-            .default_backoff(),
-        node_key,
-    );
-    let attachments = changes(
-        watcher(
-            Api::<EniAttachment>::all(client),
-            watcher::Config::default(),
-        )
-        .modify(forget_bookkeeping)
-        .default_backoff(),
-        attachment_fleet_key,
-    );
+    let stores = &ctx.stores;
+    let own = changes(stores.node_eni_changes.subscribe(), node_eni_key);
+    let nodes = changes(stores.node_changes.subscribe(), node_key);
+    let attachments = changes(stores.attachment_changes.subscribe(), attachment_fleet_key);
+    let reader = stores.node_enis.clone();
     let map_ctx = ctx.clone();
     let synced = reader.clone();
     let controller = Controller::for_stream(own, reader)
@@ -128,7 +108,7 @@ fn node_eni_controller(
                 .map(|name| ObjectRef::<NodeEni>::new(name))
         })
         .graceful_shutdown_on(stop.clone().cancelled_owned())
-        .run(fleet::reconcile, fleet::error_policy, ctx)
+        .run(fleet::reconcile, fleet::error_policy, ctx.clone())
         .for_each(|r| {
             log_result("NodeENI", r);
             future::ready(())
@@ -141,17 +121,8 @@ fn attachment_controller(
     drift: mpsc::UnboundedReceiver<ObjectRef<EniAttachment>>,
     stop: CancellationToken,
 ) -> impl Future<Output = ()> + Send {
-    let (reader, writer) = reflector::store::<EniAttachment>();
-    let own = changes(
-        watcher(
-            Api::<EniAttachment>::all(ctx.client.clone()),
-            watcher::Config::default(),
-        )
-        .modify(forget_bookkeeping)
-        .default_backoff()
-        .reflect(writer),
-        attachment_key,
-    );
+    let own = changes(ctx.stores.attachment_changes.subscribe(), attachment_key);
+    let reader = ctx.stores.attachments.clone();
     let synced = reader.clone();
     let controller = Controller::for_stream(own, reader)
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
@@ -165,11 +136,12 @@ fn attachment_controller(
     until_stopped(controller, synced, stop)
 }
 
-/// Runs `controller` until it ends after `stop` (its graceful shutdown). A controller whose own
+/// Runs `controller` until it ends after `stop` (its graceful shutdown). A controller whose
 /// cache had not synced when `stop` came is dropped instead: kube-runtime holds every reconcile
-/// until that cache is ready, its graceful shutdown stops the watch that would make it ready,
-/// and it would then wait forever — a process that never exits on SIGTERM, a replica that never
-/// stands by after losing the Lease. Nothing can be running in it then.
+/// until that cache is ready, and would wait forever for a watch that is no longer read — a
+/// process that never exits on SIGTERM, a replica that never stands by after losing the Lease.
+/// The shared caches are ready before the controllers start (`process::run`), so this guards a
+/// caller that starts them earlier; nothing can be running in such a controller.
 async fn until_stopped<K>(
     controller: impl Future<Output = ()> + Send,
     synced: reflector::Store<K>,
@@ -191,27 +163,26 @@ async fn until_stopped<K>(
     }
 }
 
-/// The objects of a watch whose trigger key changed, and every deleted one.
+/// The objects of a feed whose trigger key changed, and every deleted one (a copy of each for
+/// the controller, which keeps only its key).
 fn changes<K>(
-    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    feed: impl Stream<Item = Change<K>> + Send + 'static,
     key: fn(&K) -> u64,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
-    K: Resource + Send + 'static,
+    K: Resource + Clone + Send + Sync + 'static,
 {
     let mut filter = KeyFilter::default();
-    events.filter_map(move |ev| {
-        let out = match ev {
-            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
-                let id = id_of(&o);
-                filter.changed(&id, key(&o)).then_some(Ok(o))
+    feed.filter_map(move |change| {
+        let out = match &change {
+            Change::Applied(o) => {
+                let id = id_of(o.as_ref());
+                filter.changed(&id, key(o)).then(|| Ok(K::clone(o)))
             }
-            Ok(watcher::Event::Delete(o)) => {
-                let id = id_of(&o);
-                filter.deleted(&id).then_some(Ok(o))
+            Change::Deleted(o) => {
+                let id = id_of(o.as_ref());
+                filter.deleted(&id).then(|| Ok(K::clone(o)))
             }
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
-            Err(e) => Some(Err(e)),
         };
         future::ready(out)
     })

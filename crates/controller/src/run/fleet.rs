@@ -170,14 +170,14 @@ async fn reconcile_one(ne: &NodeEni, ctx: &Context) -> Result<Action, Error> {
 
 /// This NodeENI's ENIAttachments, from the watch cache, by label (and spec, which a
 /// hash-shortened label value cannot confuse).
-fn attachments_of(ctx: &Context, name: &str) -> Vec<EniAttachment> {
+/// Shared with the cache, not copied: a fleet of thousands is read without a copy of it.
+fn attachments_of(ctx: &Context, name: &str) -> Vec<Arc<EniAttachment>> {
     let label = label_value(name);
     ctx.stores
         .attachments
         .state()
         .into_iter()
         .filter(|a| a.labels().get(keys::LABEL_NODEENI) == Some(&label) && a.spec.node_eni == name)
-        .map(|a| (*a).clone())
         .collect()
 }
 
@@ -209,7 +209,7 @@ struct Facts {
 }
 
 impl Facts {
-    fn input<'a>(&'a self, ne: &'a NodeEni, existing: &'a [EniAttachment]) -> FleetInput<'a> {
+    fn input<'a>(&'a self, ne: &'a NodeEni, existing: &'a [Arc<EniAttachment>]) -> FleetInput<'a> {
         FleetInput {
             node_eni: ne,
             nodes: &self.nodes,
@@ -360,7 +360,7 @@ async fn group_lookups(
 
 /// Carries the plan out: every change is tried (one node's conflict must not stall the others),
 /// and the first failure is returned so the whole reconcile is retried.
-async fn apply(ctx: &Context, plan: &Plan, existing: &[EniAttachment]) -> Result<(), Error> {
+async fn apply(ctx: &Context, plan: &Plan, existing: &[Arc<EniAttachment>]) -> Result<(), Error> {
     let api: Api<EniAttachment> = Api::all(ctx.client.clone());
     let mut first_err = delete_attachments(ctx, existing, &plan.delete).await.err();
     for (name, spec) in &plan.update {
@@ -413,7 +413,7 @@ async fn update_spec(
 /// still the object the decision was made on (UID precondition); one already gone is done.
 async fn delete_attachments(
     ctx: &Context,
-    existing: &[EniAttachment],
+    existing: &[Arc<EniAttachment>],
     names: &[String],
 ) -> Result<(), Error> {
     let api: Api<EniAttachment> = Api::all(ctx.client.clone());

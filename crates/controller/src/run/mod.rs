@@ -21,6 +21,7 @@ pub mod eni_index;
 pub mod error;
 pub mod events;
 pub mod executor;
+pub mod feed;
 pub mod fleet;
 pub mod instances;
 pub mod leader;

@@ -118,11 +118,7 @@ impl World {
         w_ne.apply_watcher_event(&watcher::Event::InitDone);
         w_att.apply_watcher_event(&watcher::Event::Init);
         w_att.apply_watcher_event(&watcher::Event::InitDone);
-        let stores = Stores {
-            nodes,
-            attachments,
-            node_enis,
-        };
+        let stores = Stores::of(nodes, attachments, node_enis);
         let ctx = Context::new(self.client.clone(), self.sim.clone(), config, stores, None);
         (ctx, w_att)
     }
