@@ -2,8 +2,12 @@
 //! and the agent — who share an ENIAttachment's status and own different fields of it — never
 //! overwrite each other's fields, and an unchanged status costs no write at all.
 
+use http::header::{ACCEPT, HeaderValue};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Resource;
+use kube::api::{Api, PartialObjectMeta, Patch, PatchParams};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::node_eni::{AttachmentEntry, NodeEniStatus};
@@ -143,6 +147,38 @@ pub fn node_eni_status_patch<'a>(
             resource_version: rv,
         }),
     })
+}
+
+/// What a client asks for to get an object's metadata only (kube-apiserver's
+/// `PartialObjectMetadata` rendering), on any verb.
+pub const METADATA_ONLY: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+
+/// Writes `patch` (a JSON merge patch) to the status of `name` and takes back only the object's
+/// metadata. A NodeENI's answer would otherwise be the whole object, its list of up to a
+/// thousand attachments included — read into whichever pooled connection carried it, whose
+/// read buffer then keeps that size, while the watch brings the same object to the cache anyway.
+/// The contract suite holds both servers to it (`kube-env`, `status.rs`).
+pub async fn patch_status_metadata<K>(
+    client: &kube::Client,
+    api: &Api<K>,
+    name: &str,
+    patch: &impl Serialize,
+) -> Result<PartialObjectMeta<K>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut request = kube::core::Request::new(api.resource_url())
+        .patch_subresource(
+            "status",
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .map_err(kube::Error::BuildRequest)?;
+    request
+        .headers_mut()
+        .insert(ACCEPT, HeaderValue::from_static(METADATA_ONLY));
+    client.request(request).await
 }
 
 #[cfg(test)]

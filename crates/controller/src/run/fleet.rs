@@ -23,7 +23,7 @@ use multi_eni_api::conditions::find;
 use multi_eni_api::keys::{self, FINALIZER_NODEENI, condition};
 use multi_eni_api::naming::label_value;
 use multi_eni_api::node_eni::SecurityGroupRef;
-use multi_eni_api::status_patch::{merge_diff, node_eni_status_patch};
+use multi_eni_api::status_patch::{merge_diff, node_eni_status_patch, patch_status_metadata};
 use multi_eni_api::{EniAttachment, EniAttachmentSpec, NodeEni, NodeEniStatus, SubnetRef};
 use multi_eni_ec2::{Instance, InstanceTypeLimits, LookupError};
 use serde_json::json;
@@ -450,20 +450,8 @@ async fn write_status(ctx: &Context, ne: &NodeEni, status: &NodeEniStatus) -> Re
         return Ok(());
     };
     let api: Api<NodeEni> = Api::all(ctx.client.clone());
-    let request = kube::core::Request::new(api.resource_url())
-        .patch_subresource(
-            "status",
-            &ne.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .map_err(kube::Error::BuildRequest)?;
-    // The answer is the whole NodeENI, its list of up to a thousand attachments included; the
-    // watch brings it to the cache anyway, so it is read and dropped, not parsed.
-    let answer = ctx.client.request_stream(request).await?;
-    futures::io::copy(answer, &mut futures::io::sink())
-        .await
-        .map_err(|e| Error::Kube(kube::Error::ReadEvents(e)))?;
+    // The answer is the metadata only: the watch brings the whole object to the cache.
+    patch_status_metadata(&ctx.client, &api, &ne.name_any(), &patch).await?;
     Ok(())
 }
 

@@ -110,6 +110,7 @@ macro_rules! kube_contract_case_list {
             generation_bumps_on_spec_changes_only,
             delete_collection_and_metadata_only_reads,
             spec_and_status_writers_do_not_clobber_each_other,
+            status_write_answers_with_metadata_only_when_asked,
             custom_resource_status_writes_ignore_metadata_node_status_writes_apply_it,
             custom_resource_create_drops_status,
             node_status_strategic_merge_merges_conditions_by_type,

@@ -4,6 +4,9 @@
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
+use kube::ResourceExt;
+use multi_eni_api::status_patch::patch_status_metadata;
+
 use crate::contract::{Case, Cluster, Gap, WidgetStatus, code, pinned};
 
 /// A main-resource write ignores `status`, a status write ignores everything else and does
@@ -154,4 +157,34 @@ pub async fn custom_resource_status_writes_ignore_metadata_node_status_writes_ap
     }
     k.clean(&widgets).await;
     k.clean(&nodes).await;
+}
+
+/// A status write asked to answer with metadata only (`as=PartialObjectMetadata`, how the
+/// controller writes a NodeENI's status) writes the status and answers with the object's
+/// metadata alone, at the new resourceVersion.
+pub async fn status_write_answers_with_metadata_only_when_asked(c: &impl Cluster) {
+    let k = Case::new(c, "st-meta").await;
+    let widgets = k.widgets().await;
+    let name = k.name("w");
+    let created = widgets
+        .create(&PostParams::default(), &k.widget("w", 1))
+        .await
+        .expect("create");
+    let patch = json!({"status": {"agent": "configured"}});
+    let meta = patch_status_metadata(&k.client, &widgets, &name, &patch)
+        .await
+        .expect("status patch");
+    let kind = meta.types.as_ref().map(|t| t.kind.as_str());
+    assert_eq!(kind, Some("PartialObjectMetadata"), "metadata only");
+    assert_eq!(meta.name_any(), name);
+    assert_ne!(meta.resource_version(), created.resource_version());
+    let now = widgets.get(&name).await.expect("get");
+    assert_eq!(meta.resource_version(), now.resource_version());
+    let agent = now.status.and_then(|s| s.agent);
+    assert_eq!(
+        agent.as_deref(),
+        Some("configured"),
+        "the status was written"
+    );
+    k.clean(&widgets).await;
 }
