@@ -7,77 +7,19 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use multi_eni_ec2::Ec2;
 use multi_eni_ec2_aws::testing::{Ec2Server, adapter};
-use multi_eni_ec2_sim::contract::{Behaviour, SimWorld, World};
+use multi_eni_ec2_sim::contract::{SimWorld, World};
 
-/// The simulator's world, its port replaced by the adapter over HTTP.
-#[derive(Debug)]
-struct WireSimWorld {
-    sim: SimWorld,
-    /// Serves for as long as the world lives.
-    _server: Ec2Server,
-}
-
+/// The simulator's world, its port replaced by the adapter over HTTP; everything the simulator
+/// models survives the wire, so no case is excused.
 async fn wire_sim_world() -> Arc<dyn World> {
     let sim = SimWorld::new(42);
     let server = Ec2Server::start(sim.sim().clone()).await;
     let (ec2, _registry) = adapter(&server.endpoint);
-    Arc::new(WireSimWorld {
-        sim: sim.with_port(Arc::new(ec2)),
-        _server: server,
-    })
-}
-
-#[async_trait]
-impl World for WireSimWorld {
-    fn name(&self) -> &str {
-        "simulator over the wire"
-    }
-
-    fn ec2(&self) -> Arc<dyn Ec2> {
-        self.sim.ec2()
-    }
-
-    /// Everything the simulator models survives the wire: no case is excused.
-    fn models(&self, b: Behaviour) -> bool {
-        self.sim.models(b)
-    }
-
-    async fn create_vpc(&self, cidr: &str) -> String {
-        self.sim.create_vpc(cidr).await
-    }
-
-    async fn create_subnet(
-        &self,
-        vpc_id: &str,
-        zone: &str,
-        cidr: &str,
-        name: Option<&str>,
-    ) -> String {
-        self.sim.create_subnet(vpc_id, zone, cidr, name).await
-    }
-
-    async fn create_security_group(&self, vpc_id: &str, name: &str) -> String {
-        self.sim.create_security_group(vpc_id, name).await
-    }
-
-    async fn launch_instance(&self, subnet_id: &str, instance_type: &str) -> String {
-        self.sim.launch_instance(subnet_id, instance_type).await
-    }
-
-    async fn stop_instance(&self, instance_id: &str) {
-        self.sim.stop_instance(instance_id).await
-    }
-
-    async fn start_instance(&self, instance_id: &str) {
-        self.sim.start_instance(instance_id).await
-    }
-
-    async fn terminate_instance(&self, instance_id: &str) {
-        self.sim.terminate_instance(instance_id).await
-    }
+    Arc::new(
+        sim.with_port(Arc::new(ec2))
+            .named("simulator over the wire", server),
+    )
 }
 
 multi_eni_ec2_sim::contract_suite!(wire_sim_world);

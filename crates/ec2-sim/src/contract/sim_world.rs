@@ -10,11 +10,23 @@ use crate::config::SimConfig;
 use crate::sim::Ec2Sim;
 
 /// Runs the contract against an [`Ec2Sim`]: AWS-like delays, lag and buckets, 100× faster.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimWorld {
     sim: Arc<Ec2Sim>,
     /// What the cases call: the simulator itself, or a wrapper around it.
     port: Arc<dyn Ec2>,
+    /// The name the cases report.
+    name: &'static str,
+    /// Whatever the port needs alive for as long as the world (e.g. a server it calls).
+    _keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for SimWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimWorld")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimWorld {
@@ -31,6 +43,8 @@ impl SimWorld {
         SimWorld {
             port: sim.clone(),
             sim,
+            name: "simulator",
+            _keep: None,
         }
     }
 
@@ -38,6 +52,16 @@ impl SimWorld {
     /// one with a planted flaw, to prove a case can fail.
     pub fn with_port(self, port: Arc<dyn Ec2>) -> SimWorld {
         SimWorld { port, ..self }
+    }
+
+    /// The same world under another name, keeping `keep` alive as long as it lives (e.g. the
+    /// server a [`SimWorld::with_port`] port calls).
+    pub fn named(self, name: &'static str, keep: impl std::any::Any + Send + Sync) -> SimWorld {
+        SimWorld {
+            name,
+            _keep: Some(Arc::new(keep)),
+            ..self
+        }
     }
 
     /// The simulator.
@@ -49,7 +73,7 @@ impl SimWorld {
 #[async_trait]
 impl World for SimWorld {
     fn name(&self) -> &str {
-        "simulator"
+        self.name
     }
 
     fn ec2(&self) -> Arc<dyn Ec2> {
