@@ -206,6 +206,31 @@ async fn build_world(client: &kube::Client, sim: &Ec2Sim, nodes: usize) -> Vec<S
     names
 }
 
+/// The allocator settings the shipped controller Deployment sets (`GLIBC_*` variables of its
+/// container, `deploy/kustomize/base/controller.yaml`), so the bench measures what ships.
+fn allocator_env() -> Vec<(String, String)> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use serde::Deserialize;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/kustomize/base/controller.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let deployment = serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
+        .find(|d| d.get("kind").and_then(|k| k.as_str()) == Some("Deployment"))
+        .and_then(|d| serde_yaml::from_value::<Deployment>(d).ok())
+        .expect("the controller Deployment");
+    let pod = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("its pod spec");
+    pod.containers
+        .iter()
+        .flat_map(|c| c.env.iter().flatten())
+        .filter(|e| e.name.starts_with("GLIBC_"))
+        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+        .collect()
+}
+
 /// The NodeENI: both subnets by name, the group by name, device index 2.
 fn node_eni() -> NodeEni {
     serde_json::from_value(json!({
@@ -372,6 +397,8 @@ async fn main() {
     let node_names = build_world(&client, &sim, nodes).await;
     let port: Arc<dyn Ec2> = sim.clone();
     let server = Ec2Server::start(port).await;
+    let deployment_env = allocator_env();
+    eprintln!("rss: the Deployment's allocator settings: {deployment_env:?}");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let budget_flag = budget.to_string();
     let mut c = ControllerProcess::launch(&Launch {
@@ -384,6 +411,7 @@ async fn main() {
         log_filter: "info",
         extra: &["--ec2-api-budget", &budget_flag],
         binary: binary.as_deref(),
+        env: &deployment_env,
     });
     let measured = run(&client, &mut c, nodes, budget).await;
     c.terminate().await;

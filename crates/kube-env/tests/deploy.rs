@@ -618,9 +618,16 @@ fn the_chart_sets_real_flags_and_every_flag_it_should() {
         find(&docs, "DaemonSet", "multi-eni-agent"),
         "agent",
     ));
-    for name in controller.iter().chain(&agent) {
+    // The C library's own settings (the controller's single malloc arena), read by glibc, not
+    // by a flag.
+    let libc = |name: &&String| !name.starts_with("GLIBC_");
+    for name in controller.iter().chain(&agent).filter(libc) {
         assert!(flags.contains(name), "{name} is no flag's variable");
     }
+    assert!(
+        controller.contains("GLIBC_TUNABLES"),
+        "the controller runs with one malloc arena (docs/benchmarks.md)"
+    );
     // Flags deliberately left at the binary's default: the agent's kubeconfig (in-cluster) and
     // sysfs root (the host's /sys is the container's with host networking).
     let agent_defaults = ["KUBECONFIG", "MULTI_ENI_SYSFS_ROOT"];

@@ -47,6 +47,8 @@ pub struct Launch<'a> {
     /// Another `multi-eni` binary than the one cargo built for this test (e.g. the image's,
     /// built without the `sandbox` feature).
     pub binary: Option<&'a Path>,
+    /// More environment variables (e.g. the shipped Deployment's allocator settings).
+    pub env: &'a [(String, String)],
 }
 
 impl ControllerProcess {
@@ -71,6 +73,7 @@ impl ControllerProcess {
             log_filter: "multi_eni_controller=debug,info",
             extra: &[],
             binary: None,
+            env: &[],
         })
     }
 
@@ -91,6 +94,7 @@ impl ControllerProcess {
             .args(["--leader-election=false", "--resync-period", l.resync])
             .arg("--metrics-address")
             .arg(probes.to_string())
+            .envs(l.env.iter().map(|(k, v)| (k, v)))
             .env("KUBECONFIG", l.kubeconfig)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
