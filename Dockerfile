@@ -18,8 +18,8 @@ COPY . .
 # cache mount so the next stage can take it.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p multi-eni --no-default-features \
-    && cp target/release/multi-eni /multi-eni
+    cargo build --profile image --locked -p multi-eni --no-default-features \
+    && cp target/image/multi-eni /multi-eni
 
 # distroless/cc: glibc, libgcc and CA certificates, no shell, no package manager. Not a static
 # musl binary on scratch: aws-lc-rs (TLS for the Kubernetes and AWS clients) compiles C code, and

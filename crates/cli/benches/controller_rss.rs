@@ -8,13 +8,14 @@
 //! cargo bench -p multi-eni --bench controller_rss
 //! ```
 //!
-//! The bench profile measures the release build, as the image ships it (its first build
-//! compiles `aws-sdk-ec2` optimized: minutes and ~9 GB of memory); `--profile dev` measures
-//! the debug build, whose code and heap are larger: an upper bound.
+//! It measures what ships: the image's binary (`--profile image --no-default-features`, as the
+//! Dockerfile builds it; the bench builds it first — the first build compiles `aws-sdk-ec2`
+//! optimized: about half an hour on 2 cores and ~9 GB of memory) with the
+//! controller Deployment's allocator settings (`GLIBC_*`, read from
+//! `deploy/kustomize/base/controller.yaml`).
 //! Settings: `MULTI_ENI_RSS_NODES` (1000), `MULTI_ENI_RSS_BUDGET` (`--ec2-api-budget`, 1.0),
-//! `MULTI_ENI_RSS_BINARY` (another `multi-eni` binary to measure; by default the one this bench
-//! builds, which has the `sandbox` feature the image leaves out — see docs/benchmarks.md for
-//! measuring the image's own build).
+//! `MULTI_ENI_RSS_BINARY` (another `multi-eni` binary to measure instead, e.g.
+//! `target/release/multi-eni`).
 //! The simulator is AWS-like in real time (`SimConfig::default()`: attach and detach delays,
 //! eventual consistency, EC2's token buckets), so the run takes about as long as on EC2.
 //! Moto served here before: at 3,000 ENIs it needs more than the adapter's 10-s attempt
@@ -206,6 +207,50 @@ async fn build_world(client: &kube::Client, sim: &Ec2Sim, nodes: usize) -> Vec<S
     names
 }
 
+/// The binary to measure: `MULTI_ENI_RSS_BINARY`, else the image's own (the Dockerfile's
+/// `cargo build --profile image -p multi-eni --no-default-features`), built now.
+fn binary_to_measure() -> std::path::PathBuf {
+    if let Some(b) = std::env::var_os("MULTI_ENI_RSS_BINARY") {
+        let b = std::path::PathBuf::from(b);
+        assert!(
+            b.exists(),
+            "MULTI_ENI_RSS_BINARY={}: no such file",
+            b.display()
+        );
+        eprintln!("rss: measuring {}", b.display());
+        return b;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let args = [
+        "build",
+        "--locked",
+        "--profile",
+        "image",
+        "-p",
+        "multi-eni",
+        "--no-default-features",
+    ];
+    eprintln!(
+        "rss: building the image's binary (cargo {}; the first build takes minutes)",
+        args.join(" ")
+    );
+    let status = std::process::Command::new(cargo)
+        .current_dir(&root)
+        .args(args)
+        .status()
+        .expect("run cargo");
+    assert!(
+        status.success(),
+        "building the image's binary failed: {status}"
+    );
+    let b = target.join("image/multi-eni");
+    eprintln!("rss: measuring {}", b.display());
+    b
+}
+
 /// The allocator settings the shipped controller Deployment sets (`GLIBC_*` variables of its
 /// container, `deploy/kustomize/base/controller.yaml`), so the bench measures what ships.
 fn allocator_env() -> Vec<(String, String)> {
@@ -314,16 +359,18 @@ async fn run(
 }
 
 impl Measured {
-    fn markdown(&self) -> String {
+    fn markdown(&self, binary: &std::path::Path, env: &[(String, String)]) -> String {
         let (nodes, enis, budget) = (self.nodes, 2 * self.nodes, self.budget);
-        let profile = if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        };
+        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut out = format!(
-            "## Controller footprint: {nodes} nodes × 2 subnets = {enis} ENIs; the `multi-eni controller` process ({profile} build), real kube-apiserver, the EC2 simulator (AWS-like delays and buckets) over the wire\n\n\
-             | figure | measured | target |\n| --- | --- | --- |\n"
+            "## Controller footprint: {nodes} nodes × 2 subnets = {enis} ENIs; `{} controller` ({}), real kube-apiserver, the EC2 simulator (AWS-like delays and buckets) over the wire\n\n\
+             | figure | measured | target |\n| --- | --- | --- |\n",
+            binary.display(),
+            if env.is_empty() {
+                "no allocator settings".to_owned()
+            } else {
+                env.join(" ")
+            }
         );
         let rows = [
             (
@@ -375,15 +422,7 @@ impl Measured {
 async fn main() {
     let nodes: usize = var("MULTI_ENI_RSS_NODES", 1000);
     let budget: f64 = var("MULTI_ENI_RSS_BUDGET", 1.0);
-    let binary = std::env::var_os("MULTI_ENI_RSS_BINARY").map(std::path::PathBuf::from);
-    if let Some(b) = &binary {
-        assert!(
-            b.exists(),
-            "MULTI_ENI_RSS_BINARY={}: no such file",
-            b.display()
-        );
-        eprintln!("rss: measuring {}", b.display());
-    }
+    let binary = binary_to_measure();
     eprintln!(
         "rss: {nodes} nodes × 2 subnets = {} ENIs, budget {budget}",
         2 * nodes
@@ -410,7 +449,7 @@ async fn main() {
         resync: "5m",
         log_filter: "info",
         extra: &["--ec2-api-budget", &budget_flag],
-        binary: binary.as_deref(),
+        binary: Some(&binary),
         env: &deployment_env,
     });
     let measured = run(&client, &mut c, nodes, budget).await;
@@ -420,5 +459,5 @@ async fn main() {
     for name in node_names {
         let _ = api.delete(&name, &DeleteParams::default()).await;
     }
-    println!("{}", measured.markdown());
+    println!("{}", measured.markdown(&binary, &deployment_env));
 }
