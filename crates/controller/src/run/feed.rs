@@ -77,17 +77,29 @@ where
         Feed { store, tx }
     }
 
-    /// Tells the subscribers about a watch event the store has just applied.
+    /// Tells the subscribers about a watch event the store has just applied. A (re)list's objects
+    /// reach the store all at once, when it ends (kube-runtime's writer swaps the new list in on
+    /// `InitDone`): until then the store still holds the old versions, so the list's objects are
+    /// told then, from the store, not one by one as they arrive.
     pub fn publish(&self, event: &watcher::Event<K>) {
-        let change = match event {
-            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => Change::Applied(
-                self.store
-                    .get(&ObjectRef::from_obj(o))
-                    .unwrap_or_else(|| Arc::new(o.clone())),
-            ),
-            watcher::Event::Delete(o) => Change::Deleted(Arc::new(o.clone())),
-            watcher::Event::Init | watcher::Event::InitDone => return,
-        };
+        match event {
+            watcher::Event::Apply(o) => {
+                let stored = self.store.get(&ObjectRef::from_obj(o));
+                self.send(Change::Applied(
+                    stored.unwrap_or_else(|| Arc::new(o.clone())),
+                ));
+            }
+            watcher::Event::Delete(o) => self.send(Change::Deleted(Arc::new(o.clone()))),
+            watcher::Event::InitDone => {
+                for o in self.store.state() {
+                    self.send(Change::Applied(o));
+                }
+            }
+            watcher::Event::Init | watcher::Event::InitApply(_) => {}
+        }
+    }
+
+    fn send(&self, change: Change<K>) {
         // No subscriber (no controller running): nobody to tell.
         let _ = self.tx.send(change);
     }
@@ -215,6 +227,23 @@ mod tests {
             .get(&ObjectRef::new("b").within("ns"))
             .expect("b is stored");
         assert!(Arc::ptr_eq(first.object(), &stored));
+    }
+
+    #[test]
+    fn a_relist_is_told_once_it_is_in_the_store() {
+        let mut w = Watch::new(&[cm("a", "1"), cm("gone", "1")]);
+        let mut s = Box::pin(w.feed.subscribe());
+        assert_eq!(ready(&mut s, 2), ["+a@1", "+gone@1"]);
+        // The watch is cut and lists again: `a` changed meanwhile, `gone` was deleted.
+        w.event(watcher::Event::Init);
+        w.event(watcher::Event::InitApply(cm("a", "5")));
+        assert!(
+            s.next().now_or_never().is_none(),
+            "nothing before the list is in the store"
+        );
+        w.event(watcher::Event::InitDone);
+        assert_eq!(ready(&mut s, 1), ["+a@5"]);
+        assert!(s.next().now_or_never().is_none(), "nothing more");
     }
 
     #[test]
